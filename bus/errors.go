@@ -1,0 +1,21 @@
+package bus
+
+import "errors"
+
+var (
+	// ErrMalformed marks a message that is not valid JSON or lacks a
+	// required field.
+	ErrMalformed = errors.New("malformed message")
+	// ErrUnknownVersion marks a message whose schema version this agent
+	// does not speak.
+	ErrUnknownVersion = errors.New("unknown message version")
+	// ErrStaleEpoch marks a manager decision from an epoch older than the
+	// newest one seen.
+	ErrStaleEpoch = errors.New("stale epoch")
+	// ErrLeaseHeld is returned by Lease.Acquire when another node holds the
+	// manager lease.
+	ErrLeaseHeld = errors.New("manager lease held by another node")
+	// ErrLeaseLost is returned by Lease.Renew when the lease changed under
+	// us: it expired, or someone else took it.
+	ErrLeaseLost = errors.New("manager lease lost")
+)

@@ -1,0 +1,104 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Lease is the manager lease: one key in a KV bucket whose TTL is the lease
+// time. It is taken with create-if-absent and renewed with a revision
+// compare-and-swap; the revision of the creating write is the epoch, the
+// fencing token every manager decision carries. Only the results of
+// compare-and-swap writes are trusted; reads are for display.
+type Lease struct {
+	kv   jetstream.KeyValue
+	node string
+	boot string
+	now  func() time.Time
+}
+
+// NewLease returns node's handle on the lease in kv.
+func NewLease(kv jetstream.KeyValue, node, boot string, now func() time.Time) *Lease {
+	if now == nil {
+		now = time.Now
+	}
+	return &Lease{kv: kv, node: node, boot: boot, now: now}
+}
+
+// Grant is a held lease.
+type Grant struct {
+	Epoch    uint64 // the revision of the creating write
+	Revision uint64 // the revision of the latest write, for the next CAS
+	Acquired time.Time
+}
+
+// Acquire creates the lease if nobody holds it. It returns ErrLeaseHeld when
+// someone does.
+func (l *Lease) Acquire(ctx context.Context) (Grant, error) {
+	now := l.now()
+	v, err := Encode(LeaseValue{V: Version, Holder: l.node, Boot: l.boot, Acquired: now, Renewed: now})
+	if err != nil {
+		return Grant{}, err
+	}
+	rev, err := l.kv.Create(ctx, LeaseKey, v)
+	if err != nil {
+		if errors.Is(err, jetstream.ErrKeyExists) {
+			return Grant{}, ErrLeaseHeld
+		}
+		return Grant{}, fmt.Errorf("creating manager lease: %w", err)
+	}
+	return Grant{Epoch: rev, Revision: rev, Acquired: now}, nil
+}
+
+// Renew extends g by rewriting the lease at its last revision. It returns
+// ErrLeaseLost if the lease is no longer the one g holds.
+func (l *Lease) Renew(ctx context.Context, g Grant) (Grant, error) {
+	v, err := Encode(LeaseValue{V: Version, Holder: l.node, Boot: l.boot, Epoch: g.Epoch, Acquired: g.Acquired, Renewed: l.now()})
+	if err != nil {
+		return g, err
+	}
+	rev, err := l.kv.Update(ctx, LeaseKey, v, g.Revision)
+	if err != nil {
+		if errors.Is(err, jetstream.ErrKeyRevisionMismatch) || errors.Is(err, jetstream.ErrKeyExists) {
+			return g, ErrLeaseLost
+		}
+		return g, fmt.Errorf("renewing manager lease: %w", err)
+	}
+	g.Revision = rev
+	return g, nil
+}
+
+// Release deletes the lease if g still holds it, so a successor need not
+// wait for it to expire.
+func (l *Lease) Release(ctx context.Context, g Grant) error {
+	err := l.kv.Delete(ctx, LeaseKey, jetstream.LastRevision(g.Revision))
+	if err != nil {
+		if errors.Is(err, jetstream.ErrKeyRevisionMismatch) || errors.Is(err, jetstream.ErrKeyExists) {
+			return ErrLeaseLost
+		}
+		return fmt.Errorf("releasing manager lease: %w", err)
+	}
+	return nil
+}
+
+// Current reads the lease for display: its holder and epoch. It returns
+// jetstream.ErrKeyNotFound when nobody holds it.
+func (l *Lease) Current(ctx context.Context) (LeaseValue, uint64, error) {
+	e, err := l.kv.Get(ctx, LeaseKey)
+	if err != nil {
+		return LeaseValue{}, 0, err
+	}
+	v, err := DecodeLeaseValue(e.Value())
+	if err != nil {
+		return LeaseValue{}, 0, err
+	}
+	epoch := v.Epoch
+	if epoch == 0 {
+		epoch = e.Revision()
+	}
+	return v, epoch, nil
+}
