@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -34,6 +35,9 @@ type Agent struct {
 	pub *bus.Publisher
 
 	ready chan struct{} // closed once the bus is up and subscribed
+	// crash makes Run skip the graceful goodbye, as SIGKILL would; tests
+	// set it to simulate a node dying.
+	crash atomic.Bool
 
 	mu          sync.Mutex // guards everything below
 	members     *managers.Membership
@@ -101,7 +105,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	<-ctx.Done()
 	cancel()
 	wg.Wait()
-	a.leave()
+	if !a.crash.Load() {
+		a.leave()
+	}
 	a.stopBus()
 	return nil
 }
@@ -393,7 +399,7 @@ func (a *Agent) electionLoop(ctx context.Context) {
 			a.mu.Lock()
 			a.leader, a.epoch, a.records = false, 0, nil
 			a.mu.Unlock()
-			a.log.Warn("stepped down as manager", "epoch", d.Epoch, "reason", d.Reason)
+			a.log.Warn("stepped down as manager", "epoch", d.Epoch, "reason", d.Reason, "err", d.Err)
 			a.emit(bus.EventManagerResigned, a.cfg.Node, d.Epoch, bus.EventData{Node: a.cfg.Node, Epoch: d.Epoch, Reason: d.Reason})
 		}
 		if leader, epoch := el.Leader(); leader {

@@ -113,7 +113,7 @@ func (e *Elector) stepLeader(ctx context.Context, now time.Time, quorum bool) De
 	case errors.Is(err, ErrLeaseLost):
 		e.leader = false
 		e.nextTry = now.Add(e.retry)
-		return Decision{Change: SteppedDown, Epoch: e.grant.Epoch, Reason: "lease taken over"}
+		return Decision{Change: SteppedDown, Epoch: e.grant.Epoch, Reason: "lease taken over", Err: err}
 	default:
 		// Keep trying until the deadline.
 		return Decision{Err: err}

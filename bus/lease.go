@@ -64,7 +64,19 @@ func (l *Lease) Renew(ctx context.Context, g Grant) (Grant, error) {
 	rev, err := l.kv.Update(ctx, LeaseKey, v, g.Revision)
 	if err != nil {
 		if errors.Is(err, jetstream.ErrKeyRevisionMismatch) || errors.Is(err, jetstream.ErrKeyExists) {
-			return g, ErrLeaseLost
+			// An earlier renewal whose reply we never got may have been
+			// stored after all. A value naming this process and this epoch
+			// can only be our own write, so we carry on from its revision.
+			e, gerr := l.kv.Get(ctx, LeaseKey)
+			if gerr != nil {
+				return g, fmt.Errorf("%w: %v", ErrLeaseLost, gerr)
+			}
+			cur, derr := DecodeLeaseValue(e.Value())
+			if derr == nil && cur.Holder == l.node && cur.Boot == l.boot && cur.Epoch == g.Epoch {
+				g.Revision = e.Revision()
+				return g, nil
+			}
+			return g, fmt.Errorf("%w: now held by %s (boot %s) at revision %d", ErrLeaseLost, cur.Holder, cur.Boot, e.Revision())
 		}
 		return g, fmt.Errorf("renewing manager lease: %w", err)
 	}

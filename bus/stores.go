@@ -2,7 +2,9 @@ package bus
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -29,79 +31,85 @@ type Stores struct {
 }
 
 // OpenStores creates or updates the buckets and the event stream. Every agent
-// calls it at start with the same configuration, so it is idempotent; it
-// retries while JetStream is not available yet (a cluster still electing
-// its meta leader) until ctx ends.
+// calls it at start with the same configuration, so it is idempotent. The
+// three are opened concurrently, because a new replicated stream waits for
+// its Raft group to elect a leader (seconds), and each is retried while
+// JetStream is not available yet (a cluster still electing its meta leader)
+// until ctx ends.
 func OpenStores(ctx context.Context, js jetstream.JetStream, s Subjects, cfg StoreConfig) (*Stores, error) {
 	if cfg.Replicas < 1 {
 		cfg.Replicas = 1
 	}
+	st := &Stores{JS: js}
 	var (
-		st   = &Stores{JS: js}
-		err  error
-		wait = 100 * time.Millisecond
+		wg   sync.WaitGroup
+		errs [3]error
 	)
+	wg.Go(func() {
+		st.Election, errs[0] = retry(ctx, "election bucket", func(ctx context.Context) (jetstream.KeyValue, error) {
+			return js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+				Bucket:      s.ElectionBucket(),
+				Description: "Drover manager lease",
+				History:     1,
+				TTL:         cfg.LeaseTTL,
+				Storage:     jetstream.FileStorage,
+				Replicas:    cfg.Replicas,
+			})
+		})
+	})
+	wg.Go(func() {
+		st.Nodes, errs[1] = retry(ctx, "nodes bucket", func(ctx context.Context) (jetstream.KeyValue, error) {
+			return js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+				Bucket:      s.NodesBucket(),
+				Description: "Drover membership records",
+				History:     5,
+				Storage:     jetstream.FileStorage,
+				Replicas:    cfg.Replicas,
+			})
+		})
+	})
+	wg.Go(func() {
+		st.Events, errs[2] = retry(ctx, "event stream", func(ctx context.Context) (jetstream.Stream, error) {
+			return js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+				Name:        s.EventStream(),
+				Description: "Drover events (CloudEvents 1.0 JSON)",
+				Subjects:    []string{s.Events()},
+				Retention:   jetstream.LimitsPolicy,
+				Discard:     jetstream.DiscardOld,
+				MaxAge:      cfg.EventsMaxAge,
+				MaxBytes:    cfg.EventsMaxBytes,
+				Storage:     jetstream.FileStorage,
+				Replicas:    cfg.Replicas,
+				Duplicates:  2 * time.Minute,
+			})
+		})
+	})
+	wg.Wait()
+	if err := errors.Join(errs[:]...); err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
+func retry[T any](ctx context.Context, what string, f func(context.Context) (T, error)) (T, error) {
+	wait := 100 * time.Millisecond
 	for {
-		err = st.open(ctx, s, cfg)
+		// A request sent before the meta leader exists may never be answered,
+		// so attempts are short; creating the same thing again is harmless.
+		actx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		v, err := f(actx)
+		cancel()
 		if err == nil {
-			return st, nil
+			return v, nil
 		}
 		select {
 		case <-ctx.Done():
-			return nil, fmt.Errorf("opening JetStream state: %w (last error: %v)", ctx.Err(), err)
+			var zero T
+			return zero, fmt.Errorf("opening %s: %w (last error: %v)", what, ctx.Err(), err)
 		case <-time.After(wait):
 		}
 		if wait < time.Second {
 			wait *= 2
 		}
 	}
-}
-
-func (st *Stores) open(ctx context.Context, s Subjects, cfg StoreConfig) error {
-	actx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	var err error
-	if st.Election == nil {
-		st.Election, err = st.JS.CreateOrUpdateKeyValue(actx, jetstream.KeyValueConfig{
-			Bucket:      s.ElectionBucket(),
-			Description: "Drover manager lease",
-			History:     1,
-			TTL:         cfg.LeaseTTL,
-			Storage:     jetstream.FileStorage,
-			Replicas:    cfg.Replicas,
-		})
-		if err != nil {
-			return fmt.Errorf("election bucket: %w", err)
-		}
-	}
-	if st.Nodes == nil {
-		st.Nodes, err = st.JS.CreateOrUpdateKeyValue(actx, jetstream.KeyValueConfig{
-			Bucket:      s.NodesBucket(),
-			Description: "Drover membership records",
-			History:     5,
-			Storage:     jetstream.FileStorage,
-			Replicas:    cfg.Replicas,
-		})
-		if err != nil {
-			return fmt.Errorf("nodes bucket: %w", err)
-		}
-	}
-	if st.Events == nil {
-		st.Events, err = st.JS.CreateOrUpdateStream(actx, jetstream.StreamConfig{
-			Name:        s.EventStream(),
-			Description: "Drover events (CloudEvents 1.0 JSON)",
-			Subjects:    []string{s.Events()},
-			Retention:   jetstream.LimitsPolicy,
-			Discard:     jetstream.DiscardOld,
-			MaxAge:      cfg.EventsMaxAge,
-			MaxBytes:    cfg.EventsMaxBytes,
-			Storage:     jetstream.FileStorage,
-			Replicas:    cfg.Replicas,
-			Duplicates:  2 * time.Minute,
-		})
-		if err != nil {
-			return fmt.Errorf("event stream: %w", err)
-		}
-	}
-	return nil
 }

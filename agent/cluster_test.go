@@ -1,0 +1,264 @@
+package agent
+
+import (
+	"fmt"
+	"net"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/droverha/drover/bus/bustest"
+	"github.com/droverha/drover/model"
+)
+
+// testCluster is n agents with embedded servers routed to each other through
+// cuttable links, all in this process.
+type testCluster struct {
+	t      *testing.T
+	n      int
+	cfgs   []Config
+	agents []*running
+	links  [][]*bustest.Link // links[i][j] carries i's route to j
+}
+
+func newTestCluster(t *testing.T, n int) *testCluster {
+	t.Helper()
+	c := &testCluster{t: t, n: n, agents: make([]*running, n), links: make([][]*bustest.Link, n)}
+	for i := range n {
+		c.links[i] = make([]*bustest.Link, n)
+		for j := range n {
+			if i == j {
+				continue
+			}
+			l, err := bustest.NewLink(func() string { return c.routeAddr(j) })
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(l.Close)
+			c.links[i][j] = l
+		}
+	}
+	for i := range n {
+		cfg := testConfig(t, fmt.Sprintf("n%d", i+1))
+		cfg.Voters = n
+		var routes []string
+		for j := range n {
+			if j != i {
+				routes = append(routes, "nats-route://"+c.links[i][j].Addr())
+			}
+		}
+		// Nothing listens on port 1: servers must not route to each other
+		// around the links with addresses they gossip.
+		cfg.Embedded = &EmbeddedBus{Listen: "127.0.0.1:0", ClusterListen: "127.0.0.1:0", Advertise: "127.0.0.1:1", Routes: routes}
+		c.cfgs = append(c.cfgs, cfg)
+	}
+	for i := range n {
+		c.start(i)
+	}
+	return c
+}
+
+func (c *testCluster) routeAddr(j int) string {
+	r := c.agents[j]
+	if r == nil || r.Server() == nil {
+		return ""
+	}
+	u := r.Server().ClusterURL()
+	if u == "" {
+		return ""
+	}
+	_, port, _ := net.SplitHostPort(strings.TrimPrefix(u, "nats-route://"))
+	return "127.0.0.1:" + port
+}
+
+func (c *testCluster) start(i int) {
+	c.agents[i] = startAgent(c.t, c.cfgs[i])
+}
+
+// kill stops agent i without a goodbye, as SIGKILL would.
+func (c *testCluster) kill(i int) {
+	r := c.agents[i]
+	r.crash.Store(true)
+	r.stop(c.t)
+	c.agents[i] = nil
+}
+
+// isolate cuts every route of node i.
+func (c *testCluster) isolate(i int) {
+	for j := range c.n {
+		if i != j {
+			c.links[i][j].Cut()
+			c.links[j][i].Cut()
+		}
+	}
+}
+
+func (c *testCluster) heal() {
+	for i := range c.n {
+		for j := range c.n {
+			if i != j {
+				c.links[i][j].Heal()
+			}
+		}
+	}
+}
+
+func (c *testCluster) index(name string) int {
+	for i, cfg := range c.cfgs {
+		if cfg.Node == name {
+			return i
+		}
+	}
+	return -1
+}
+
+// leaders lists the running agents that hold the lease by their own account.
+func (c *testCluster) leaders() []string {
+	var out []string
+	for _, r := range c.agents {
+		if r == nil {
+			continue
+		}
+		r.mu.Lock()
+		if r.leader {
+			out = append(out, r.cfg.Node)
+		}
+		r.mu.Unlock()
+	}
+	sort.Strings(out)
+	return out
+}
+
+// agreed returns the manager when exactly one agent among those in want
+// leads and every agent in want sees it, with quorum, and sees the others
+// of want alive.
+func (c *testCluster) agreed(want []int) (string, uint64, bool) {
+	ls := c.leaders()
+	if len(ls) != 1 {
+		return "", 0, false
+	}
+	var epoch uint64
+	for _, i := range want {
+		r := c.agents[i]
+		if r == nil {
+			return "", 0, false
+		}
+		v := r.View()
+		if !v.Quorum.Have || v.Manager != ls[0] {
+			return "", 0, false
+		}
+		if epoch != 0 && v.Epoch != epoch {
+			return "", 0, false
+		}
+		epoch = v.Epoch
+		for _, j := range want {
+			if nodeState(v, c.cfgs[j].Node) != model.NodeAlive {
+				return "", 0, false
+			}
+		}
+	}
+	return ls[0], epoch, true
+}
+
+func (c *testCluster) waitAgreed(d time.Duration, want []int) (string, uint64) {
+	c.t.Helper()
+	return c.waitAgreedNot(d, want, "")
+}
+
+// waitAgreedNot is waitAgreed for a manager other than not.
+func (c *testCluster) waitAgreedNot(d time.Duration, want []int, not string) (string, uint64) {
+	c.t.Helper()
+	var (
+		m  string
+		ep uint64
+		ok bool
+	)
+	waitFor(c.t, d, fmt.Sprintf("one manager seen by %v (leaders now %v)", want, c.leaders()), func() bool {
+		m, ep, ok = c.agreed(want)
+		return ok && m != not
+	})
+	return m, ep
+}
+
+func all(n int) []int {
+	out := make([]int, n)
+	for i := range out {
+		out[i] = i
+	}
+	return out
+}
+
+func without(xs []int, x int) []int {
+	var out []int
+	for _, v := range xs {
+		if v != x {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+func testClusterFailover(t *testing.T, n int) {
+	c := newTestCluster(t, n)
+	everyone := all(n)
+	formed := time.Now()
+	mgr, epoch := c.waitAgreed(60*time.Second, everyone)
+	t.Logf("%d nodes: manager %s at epoch %d after %v", n, mgr, epoch, time.Since(formed).Round(time.Millisecond))
+
+	// Kill the manager: exactly one new manager among the rest.
+	old := c.index(mgr)
+	killed := time.Now()
+	c.kill(old)
+	rest := without(everyone, old)
+	mgr2, epoch2 := c.waitAgreedNot(30*time.Second, rest, mgr)
+	t.Logf("manager %s killed; %s elected at epoch %d after %v", mgr, mgr2, epoch2, time.Since(killed).Round(time.Millisecond))
+	if mgr2 == mgr || epoch2 <= epoch {
+		t.Fatalf("after kill: manager %s epoch %d, want a new manager at an epoch > %d", mgr2, epoch2, epoch)
+	}
+	for _, i := range rest {
+		if s := nodeState(c.agents[i].View(), mgr); s != model.NodeDead {
+			t.Errorf("%s sees killed %s as %v, want dead", c.cfgs[i].Node, mgr, s)
+		}
+	}
+
+	// The old manager returns and does not fight.
+	c.start(old)
+	mgr3, epoch3 := c.waitAgreed(60*time.Second, everyone)
+	if mgr3 != mgr2 || epoch3 != epoch2 {
+		t.Fatalf("after restart of %s: manager %s epoch %d, want %s still at %d", mgr, mgr3, epoch3, mgr2, epoch2)
+	}
+
+	// Cut the manager's routes: it reports no quorum and no manager; the
+	// rest elect another and carry on.
+	iso := c.index(mgr3)
+	c.isolate(iso)
+	rest = without(everyone, iso)
+	mgr4, epoch4 := c.waitAgreedNot(40*time.Second, rest, mgr3)
+	if mgr4 == mgr3 || epoch4 <= epoch3 {
+		t.Fatalf("after isolating %s: manager %s epoch %d", mgr3, mgr4, epoch4)
+	}
+	waitFor(t, 10*time.Second, "the isolated node to report no quorum and no manager", func() bool {
+		v := c.agents[iso].View()
+		return !v.Quorum.Have && v.Manager == "" && v.Epoch == 0
+	})
+	if ls := c.leaders(); len(ls) != 1 || ls[0] != mgr4 {
+		t.Fatalf("leaders during partition = %v, want [%s]", ls, mgr4)
+	}
+
+	// Heal: one view again.
+	c.heal()
+	mgr5, epoch5 := c.waitAgreed(60*time.Second, everyone)
+	if mgr5 != mgr4 || epoch5 != epoch4 {
+		t.Fatalf("after heal: manager %s epoch %d, want %s at %d", mgr5, epoch5, mgr4, epoch4)
+	}
+}
+
+func TestThreeNodeFailoverAndPartition(t *testing.T) { testClusterFailover(t, 3) }
+
+func TestFiveNodeFailoverAndPartition(t *testing.T) {
+	if testing.Short() {
+		t.Skip("5-node cluster in -short mode")
+	}
+	testClusterFailover(t, 5)
+}
