@@ -169,11 +169,12 @@ func (a *Agent) stopBus() {
 		a.pub.Close()
 	}
 	if a.nc != nil {
-		_ = a.nc.Drain()
 		a.nc.Close()
 	}
 	if a.srv != nil {
+		start := time.Now()
 		a.srv.Shutdown()
+		a.log.Debug("bus server stopped", "took", time.Since(start))
 	}
 }
 

@@ -1,0 +1,97 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/droverha/drover/agent"
+	"github.com/droverha/drover/cmd/drover/config"
+)
+
+func newAgentCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "agent",
+		Short: "Run the drover agent on this host",
+		Long: `Run the drover agent. With no configuration at all it is a complete
+single-node cluster: an embedded NATS server with JetStream on 127.0.0.1:4222,
+state under the data dir, this node as the manager.
+
+The configuration is checked before anything starts: problems are printed one
+per line, naming the file, line and key, and the exit status is 2.
+SIGINT or SIGTERM stop the agent gracefully (it leaves the cluster, hands the
+manager lease on, flushes its events) within 2 seconds.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadConfig(cmd)
+			if err != nil {
+				return err
+			}
+			acfg, err := agentConfig(cfg)
+			if err != nil {
+				return err
+			}
+			a, err := agent.New(acfg)
+			if err != nil {
+				return exitf(2, "%v", err)
+			}
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			if err := a.Run(ctx); err != nil {
+				return exitf(1, "%v", err)
+			}
+			return nil
+		},
+	}
+}
+
+func newLogger(l config.Log) *slog.Logger {
+	var lvl slog.Level
+	_ = lvl.UnmarshalText([]byte(l.Level))
+	opts := &slog.HandlerOptions{Level: lvl}
+	if l.Format == "json" {
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+}
+
+// agentConfig turns the validated configuration into the agent's.
+func agentConfig(c *config.Config) (agent.Config, error) {
+	digest, _ := json.Marshal(c)
+	sum := sha256.Sum256(digest)
+	a := agent.Config{
+		Node: c.Node, Cluster: c.Cluster, DataDir: c.DataDir, Version: version,
+		Voters:            c.Voters(),
+		HeartbeatInterval: c.Heartbeat.Interval,
+		SuspectAfter:      c.Heartbeat.SuspectAfter,
+		DeadAfter:         c.Heartbeat.DeadAfter,
+		LeaseTTL:          c.Election.LeaseTTL,
+		EventsMaxAge:      c.Events.MaxAge,
+		EventsMaxBytes:    c.Events.MaxBytes,
+		ConfigDigest:      hex.EncodeToString(sum[:8]),
+		Logger:            newLogger(c.Log),
+	}
+	if len(c.Bus.External.URLs) > 0 {
+		tc, err := tlsConfig(c.Bus.External.TLS)
+		if err != nil {
+			return agent.Config{}, exitf(2, "%v", err)
+		}
+		a.External = &agent.ExternalBus{URLs: c.Bus.External.URLs, Credentials: c.Bus.External.Credentials, TLS: tc}
+		return a, nil
+	}
+	e := &agent.EmbeddedBus{Listen: c.Bus.Listen, ClusterListen: c.Bus.Cluster.Listen, Advertise: c.Bus.Cluster.Advertise}
+	for _, p := range c.Bus.Cluster.Peers {
+		if p.Name != c.Node {
+			e.Routes = append(e.Routes, p.Route)
+		}
+	}
+	a.Embedded = e
+	return a, nil
+}

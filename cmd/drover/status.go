@@ -1,0 +1,141 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/spf13/cobra"
+
+	"github.com/droverha/drover/bus"
+	"github.com/droverha/drover/model"
+)
+
+func newStatusCmd() *cobra.Command {
+	var (
+		output  string
+		from    string
+		timeout time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Show the cluster: manager, epoch, quorum and every node",
+		Long: `Show the cluster as one agent sees it: the manager and its epoch, whether
+there is a quorum, and each node's state and heartbeat age.
+
+The agent on the bus server this command connects to answers (with the
+embedded bus, the local agent); --from asks a named node instead.
+-o json prints the view as documented in docs/bus.md ("Status view").`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if output != "text" && output != "json" {
+				return exitf(2, "--output %q: want text or json", output)
+			}
+			cfg, err := loadConfig(cmd)
+			if err != nil {
+				return err
+			}
+			nc, err := connectCLI(cfg)
+			if err != nil {
+				return err
+			}
+			defer nc.Close()
+			s := bus.Subjects{Cluster: cfg.Cluster}
+			subj := s.Status()
+			if from != "" {
+				subj = s.StatusOf(from)
+			}
+			req, _ := bus.Encode(bus.StatusRequest{V: bus.Version})
+			msg, err := nc.Request(subj, req, timeout)
+			if err != nil {
+				who := "no drover agent of cluster " + cfg.Cluster
+				if from != "" {
+					who = "node " + from + " of cluster " + cfg.Cluster
+				}
+				if errors.Is(err, nats.ErrNoResponders) || errors.Is(err, nats.ErrTimeout) {
+					return exitf(1, "%s answered on the bus at %s", who, nc.ConnectedUrl())
+				}
+				return exitf(1, "asking for status: %v", err)
+			}
+			v, err := bus.DecodeView(msg.Data)
+			if err != nil {
+				return exitf(1, "unreadable status reply: %v", err)
+			}
+			if output == "json" {
+				b, _ := json.MarshalIndent(v, "", "  ")
+				fmt.Fprintln(cmd.OutOrStdout(), string(b))
+				return nil
+			}
+			renderStatus(cmd.OutOrStdout(), v)
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
+	cmd.Flags().StringVar(&from, "from", "", "ask this node's agent rather than the nearest one")
+	cmd.Flags().DurationVar(&timeout, "timeout", 2*time.Second, "how long to wait for an answer")
+	return cmd
+}
+
+func renderStatus(w io.Writer, v model.View) {
+	mgr := "none"
+	if v.Manager != "" {
+		mgr = fmt.Sprintf("%s (epoch %d)", v.Manager, v.Epoch)
+	} else if !v.Quorum.Have {
+		mgr = "none (no quorum)"
+	}
+	q := "no quorum"
+	if v.Quorum.Have {
+		q = "yes"
+	}
+	fmt.Fprintf(w, "cluster:  %s\n", v.Cluster)
+	fmt.Fprintf(w, "manager:  %s\n", mgr)
+	fmt.Fprintf(w, "quorum:   %s (%d of %d voters present, %d needed)\n", q, v.Quorum.Present, v.Quorum.Voters, v.Quorum.Needed)
+	d := v.Dropped
+	fmt.Fprintf(w, "dropped:  %d messages (%d malformed, %d unknown version, %d stale epoch)\n", d.Total(), d.Malformed, d.UnknownVersion, d.StaleEpoch)
+	fmt.Fprintf(w, "seen by:  %s at %s\n\n", v.Observer, v.Time.Format(time.RFC3339))
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NODE\tSTATE\tSINCE\tHEARTBEAT\tROLE\tQUORUM\tVERSION\tREASON")
+	for _, n := range v.Nodes {
+		role := "-"
+		if n.Manager {
+			role = "manager"
+		}
+		hb := "never"
+		if n.HeartbeatAgeMS >= 0 {
+			hb = age(time.Duration(n.HeartbeatAgeMS)*time.Millisecond) + " ago"
+		}
+		nq := "no"
+		if n.Quorum {
+			nq = "yes"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", n.Name, n.State, age(v.Time.Sub(n.Since)), hb, role, nq,
+			orDash(n.Version), orDash(n.Reason))
+	}
+	tw.Flush()
+}
+
+// age renders a duration the way an operator reads it at a glance.
+func age(d time.Duration) string {
+	switch {
+	case d < 0:
+		return "0s"
+	case d < 10*time.Second:
+		return d.Round(100 * time.Millisecond).String()
+	case d < time.Hour:
+		return d.Round(time.Second).String()
+	default:
+		return strings.TrimSuffix(d.Round(time.Minute).String(), "0s")
+	}
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
