@@ -1,0 +1,144 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+)
+
+// fakeLease is a lease store with a server-side clock: it expires the
+// lease ttl after the last successful write, as the KV bucket does.
+type fakeLease struct {
+	now     *time.Time
+	ttl     time.Duration
+	rev     uint64
+	holder  string
+	written time.Time
+	down    bool // the bus is unreachable: every call fails
+	caller  string
+}
+
+func (f *fakeLease) expired() bool { return f.holder == "" || f.now.Sub(f.written) >= f.ttl }
+
+func (f *fakeLease) Acquire(context.Context) (Grant, error) {
+	if f.down {
+		return Grant{}, errors.New("no responders")
+	}
+	if !f.expired() {
+		return Grant{}, ErrLeaseHeld
+	}
+	f.rev++
+	f.holder, f.written = f.caller, *f.now
+	return Grant{Epoch: f.rev, Revision: f.rev}, nil
+}
+
+func (f *fakeLease) Renew(_ context.Context, g Grant) (Grant, error) {
+	if f.down {
+		return g, errors.New("timeout")
+	}
+	if f.expired() || g.Revision != f.rev {
+		return g, ErrLeaseLost
+	}
+	f.rev++
+	f.written = *f.now
+	g.Revision = f.rev
+	return g, nil
+}
+
+func (f *fakeLease) Release(_ context.Context, g Grant) error {
+	if f.down || g.Revision != f.rev {
+		return ErrLeaseLost
+	}
+	f.holder = ""
+	f.rev++
+	return nil
+}
+
+// Two electors share one store; step them tick by tick.
+func TestElectorOneLeaderAndFencing(t *testing.T) {
+	now := time.Unix(1000, 0)
+	store := &fakeLease{now: &now, ttl: 2 * time.Second}
+	type node struct {
+		name string
+		el   *Elector
+	}
+	a := node{"a", NewElector(&callerLease{store, "a"}, 2*time.Second, 100*time.Millisecond)}
+	b := node{"b", NewElector(&callerLease{store, "b"}, 2*time.Second, 100*time.Millisecond)}
+	ctx := context.Background()
+	step := func(n node, quorum bool) Decision { return n.el.Step(ctx, now, quorum) }
+	tick := func(d time.Duration) { now = now.Add(d) }
+
+	if d := step(a, true); d.Change != Elected || d.Epoch != 1 {
+		t.Fatalf("a first step = %+v, want elected at epoch 1", d)
+	}
+	if d := step(b, true); d.Change != Unchanged {
+		t.Fatalf("b while a holds = %+v, want unchanged", d)
+	}
+	// a renews for a while; b never gets in.
+	for range 50 {
+		tick(100 * time.Millisecond)
+		if d := step(a, true); d.Change != Unchanged {
+			t.Fatalf("a renewing = %+v", d)
+		}
+		if d := step(b, true); d.Change != Unchanged {
+			t.Fatalf("b while a renews = %+v", d)
+		}
+	}
+	// a loses the bus: it must stop leading before b can acquire.
+	store.down = true
+	var aDown, bUp time.Time
+	for i := 0; i < 100 && bUp.IsZero(); i++ {
+		tick(100 * time.Millisecond)
+		if d := step(a, true); d.Change == SteppedDown {
+			aDown = now
+			if d.Reason != "lease not renewed in time" {
+				t.Errorf("a stepped down because %q", d.Reason)
+			}
+		}
+		store.down = false
+		if d := step(b, true); d.Change == Elected {
+			bUp = now
+			if d.Epoch <= 1 {
+				t.Errorf("b epoch %d, want > 1", d.Epoch)
+			}
+		}
+		store.down = true
+	}
+	if aDown.IsZero() || bUp.IsZero() || !aDown.Before(bUp) {
+		t.Fatalf("a stepped down at %v, b elected at %v: want a strictly first", aDown, bUp)
+	}
+	// a returns and does not fight.
+	store.down = false
+	for range 20 {
+		tick(100 * time.Millisecond)
+		if d := step(a, true); d.Change != Unchanged {
+			t.Fatalf("returning a = %+v, want unchanged", d)
+		}
+		step(b, true)
+	}
+	// Losing quorum makes b resign at once, and a may take over.
+	if d := step(b, false); d.Change != SteppedDown || d.Reason != "quorum lost" {
+		t.Fatalf("b without quorum = %+v", d)
+	}
+	tick(100 * time.Millisecond)
+	if d := step(a, true); d.Change != Elected {
+		t.Fatalf("a after b resigned = %+v, want elected", d)
+	}
+	// Without quorum nobody campaigns.
+	if d := step(b, false); d.Change != Unchanged {
+		t.Fatalf("b without quorum campaigning: %+v", d)
+	}
+}
+
+type callerLease struct {
+	f    *fakeLease
+	name string
+}
+
+func (c *callerLease) Acquire(ctx context.Context) (Grant, error) {
+	c.f.caller = c.name
+	return c.f.Acquire(ctx)
+}
+func (c *callerLease) Renew(ctx context.Context, g Grant) (Grant, error) { return c.f.Renew(ctx, g) }
+func (c *callerLease) Release(ctx context.Context, g Grant) error       { return c.f.Release(ctx, g) }

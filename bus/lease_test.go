@@ -1,0 +1,61 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+)
+
+func TestLeaseOnRealKV(t *testing.T) {
+	_, js := startTestServer(t, t.TempDir())
+	st := openTestStores(t, js)
+	ctx := context.Background()
+	a := NewLease(st.Election, "a", "boot-a", nil)
+	b := NewLease(st.Election, "b", "boot-b", nil)
+
+	ga, err := a.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Acquire(ctx); !errors.Is(err, ErrLeaseHeld) {
+		t.Fatalf("b.Acquire while a holds: %v, want ErrLeaseHeld", err)
+	}
+	ga2, err := a.Renew(ctx, ga)
+	if err != nil || ga2.Epoch != ga.Epoch || ga2.Revision <= ga.Revision {
+		t.Fatalf("renew: %+v, %v", ga2, err)
+	}
+	// A renewal from a stale grant fails: the revision moved on.
+	if _, err := a.Renew(ctx, Grant{Epoch: 99, Revision: ga.Revision}); !errors.Is(err, ErrLeaseLost) {
+		t.Fatalf("stale renew: %v, want ErrLeaseLost", err)
+	}
+	holder, epoch, err := b.Current(ctx)
+	if err != nil || holder.Holder != "a" || epoch != ga.Epoch {
+		t.Fatalf("Current = %+v epoch %d, %v", holder, epoch, err)
+	}
+	if err := a.Release(ctx, ga2); err != nil {
+		t.Fatal(err)
+	}
+	gb, err := b.Acquire(ctx)
+	if err != nil {
+		t.Fatalf("b.Acquire after release: %v", err)
+	}
+	if gb.Epoch <= ga.Epoch {
+		t.Fatalf("b epoch %d, want > %d", gb.Epoch, ga.Epoch)
+	}
+	// Left alone, the lease expires after its TTL and a can take it back.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		g, err := a.Acquire(ctx)
+		if err == nil {
+			if g.Epoch <= gb.Epoch {
+				t.Fatalf("epoch after expiry %d, want > %d", g.Epoch, gb.Epoch)
+			}
+			break
+		}
+		if !errors.Is(err, ErrLeaseHeld) || time.Now().After(deadline) {
+			t.Fatalf("lease did not expire: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
