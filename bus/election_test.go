@@ -141,4 +141,4 @@ func (c *callerLease) Acquire(ctx context.Context) (Grant, error) {
 	return c.f.Acquire(ctx)
 }
 func (c *callerLease) Renew(ctx context.Context, g Grant) (Grant, error) { return c.f.Renew(ctx, g) }
-func (c *callerLease) Release(ctx context.Context, g Grant) error       { return c.f.Release(ctx, g) }
+func (c *callerLease) Release(ctx context.Context, g Grant) error        { return c.f.Release(ctx, g) }

@@ -34,10 +34,10 @@ func TestMembershipTransitions(t *testing.T) {
 		{at: 1500 * time.Millisecond, want: []string{"b:suspect->dead"}},
 		{at: 1600 * time.Millisecond, hb: hb("b", "b2", 1), want: []string{"b:dead->alive"}},
 		{at: 1700 * time.Millisecond, hb: hb("b", "b3", 1), want: []string{"b:alive->alive"}}, // restarted
-		{at: 1750 * time.Millisecond, bye: &bus.Leave{V: 1, Node: "b", Boot: "b2"}},            // old incarnation
+		{at: 1750 * time.Millisecond, bye: &bus.Leave{V: 1, Node: "b", Boot: "b2"}},           // old incarnation
 		{at: 1800 * time.Millisecond, bye: &bus.Leave{V: 1, Node: "b", Boot: "b3"}, want: []string{"b:alive->left"}},
 		{at: 1850 * time.Millisecond, hb: hb("b", "b3", 2)}, // in flight when it left
-		{at: 5 * time.Second},                               // left nodes do not die
+		{at: 5 * time.Second}, // left nodes do not die
 	}
 	for _, s := range steps {
 		now := start.Add(s.at)
