@@ -5,6 +5,7 @@ import (
 	"net"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -20,11 +21,14 @@ type testCluster struct {
 	cfgs   []Config
 	agents []*running
 	links  [][]*bustest.Link // links[i][j] carries i's route to j
+
+	mu     sync.Mutex // guards routes, which the links read from their goroutines
+	routes []string   // each node's current route listener
 }
 
 func newTestCluster(t *testing.T, n int) *testCluster {
 	t.Helper()
-	c := &testCluster{t: t, n: n, agents: make([]*running, n), links: make([][]*bustest.Link, n)}
+	c := &testCluster{t: t, n: n, agents: make([]*running, n), links: make([][]*bustest.Link, n), routes: make([]string, n)}
 	for i := range n {
 		c.links[i] = make([]*bustest.Link, n)
 		for j := range n {
@@ -60,20 +64,18 @@ func newTestCluster(t *testing.T, n int) *testCluster {
 }
 
 func (c *testCluster) routeAddr(j int) string {
-	r := c.agents[j]
-	if r == nil || r.Server() == nil {
-		return ""
-	}
-	u := r.Server().ClusterURL()
-	if u == "" {
-		return ""
-	}
-	_, port, _ := net.SplitHostPort(strings.TrimPrefix(u, "nats-route://"))
-	return "127.0.0.1:" + port
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.routes[j]
 }
 
 func (c *testCluster) start(i int) {
-	c.agents[i] = startAgent(c.t, c.cfgs[i])
+	r := startAgent(c.t, c.cfgs[i])
+	c.agents[i] = r
+	_, port, _ := net.SplitHostPort(strings.TrimPrefix(r.Server().ClusterURL(), "nats-route://"))
+	c.mu.Lock()
+	c.routes[i] = "127.0.0.1:" + port
+	c.mu.Unlock()
 }
 
 // kill stops agent i without a goodbye, as SIGKILL would.
@@ -82,6 +84,9 @@ func (c *testCluster) kill(i int) {
 	r.crash.Store(true)
 	r.stop(c.t)
 	c.agents[i] = nil
+	c.mu.Lock()
+	c.routes[i] = ""
+	c.mu.Unlock()
 }
 
 // isolate cuts every route of node i.
