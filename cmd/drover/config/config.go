@@ -1,0 +1,196 @@
+package config
+
+import (
+	"net"
+	"net/netip"
+	"strings"
+	"time"
+)
+
+// Config is the agent's configuration after layering and validation.
+type Config struct {
+	File      string // path of the config file used, "" if none
+	Node      string
+	Cluster   string
+	DataDir   string
+	Log       Log
+	Bus       Bus
+	Heartbeat Heartbeat
+	Election  Election
+	Events    Events
+}
+
+// Log selects what the agent logs and how.
+type Log struct {
+	Level  string // debug, info, warn or error
+	Format string // text or json
+}
+
+// Bus says where the NATS bus is: embedded (Listen, Cluster) or External.
+type Bus struct {
+	Listen   string // host:port of the embedded server's client listener
+	Cluster  BusCluster
+	External External
+}
+
+// BusCluster joins the embedded servers of several nodes into one NATS
+// cluster.
+type BusCluster struct {
+	Listen    string // host:port for routes from the other peers
+	Advertise string // host:port the other peers should dial, if not Listen
+	Peers     []Peer // every voter, this node included
+}
+
+// Peer is one voting node; Route is normalised to nats-route://host:port.
+type Peer struct {
+	Name  string
+	Route string
+}
+
+// External points the agent at a NATS deployment it does not run.
+type External struct {
+	URLs          []string
+	Credentials   string // path of a .creds file
+	TLS           TLS
+	ExpectedNodes int // voting agents, for the quorum count
+}
+
+// TLS configures the client side of connections to an external bus.
+type TLS struct {
+	CA, Cert, Key      string // file paths
+	ServerName         string
+	InsecureSkipVerify bool
+}
+
+// Heartbeat sets how often nodes announce themselves and when silence
+// makes a node suspect, then dead.
+type Heartbeat struct {
+	Interval     time.Duration
+	SuspectAfter time.Duration
+	DeadAfter    time.Duration
+}
+
+// Election sets the leader lease.
+type Election struct {
+	LeaseTTL time.Duration
+}
+
+// Events bounds the event stream's retention.
+type Events struct {
+	MaxAge   time.Duration
+	MaxBytes int64
+}
+
+// Voters is the number of agents whose votes make a quorum.
+func (c *Config) Voters() int {
+	switch {
+	case len(c.Bus.Cluster.Peers) > 0:
+		return len(c.Bus.Cluster.Peers)
+	case len(c.Bus.External.URLs) > 0:
+		return c.Bus.External.ExpectedNodes
+	default:
+		return 1
+	}
+}
+
+// ClientURL is what a NATS client on this node dials: the embedded server's
+// listener (a wildcard listen address becomes loopback) or the external URLs
+// joined by ",", as nats.Connect accepts them.
+func (c *Config) ClientURL() string {
+	if len(c.Bus.External.URLs) > 0 {
+		return strings.Join(c.Bus.External.URLs, ",")
+	}
+	host, port, err := net.SplitHostPort(c.Bus.Listen)
+	if err != nil {
+		return "nats://" + c.Bus.Listen
+	}
+	if host == "" {
+		host = "127.0.0.1"
+	} else if ip, err := netip.ParseAddr(host); err == nil && ip.IsUnspecified() {
+		host = "127.0.0.1"
+		if ip.Is6() {
+			host = "::1"
+		}
+	}
+	return "nats://" + net.JoinHostPort(host, port)
+}
+
+// Defaults that do not depend on the host or on other values.
+const (
+	defaultFile          = "/etc/drover/drover.yaml"
+	defaultCluster       = "drover"
+	defaultBusListen     = "127.0.0.1:4222"
+	defaultInterval      = 250 * time.Millisecond
+	defaultDeadAfter     = 2 * time.Second
+	defaultLeaseTTL      = 3 * time.Second
+	defaultMaxAge        = 168 * time.Hour
+	defaultMaxBytes      = int64(256 << 20)
+	defaultExpectedNodes = 1
+	suspectFactor        = 3 // suspect_after defaults to 3 times interval
+)
+
+// setting is one configuration key: the field it decodes into (whose type
+// says how to decode it), its flag, and its default. def is nil when there
+// is none or when Load derives it (node, data_dir, suspect_after).
+type setting struct {
+	key   string
+	flag  string
+	def   any
+	usage string
+	field func(*Config) any
+}
+
+// env is the environment variable that sets the key.
+func (s setting) env() string {
+	return "DROVER_" + strings.ToUpper(strings.ReplaceAll(s.key, ".", "_"))
+}
+
+// settings is read-only. Its order is the order of docs/config.md.
+var settings = []setting{
+	{"node", "node", nil, "node `name` (default: the hostname's first label)",
+		func(c *Config) any { return &c.Node }},
+	{"cluster", "cluster", defaultCluster, "cluster `name` (default \"drover\")",
+		func(c *Config) any { return &c.Cluster }},
+	{"data_dir", "data-dir", nil, "state `directory` (default /var/lib/drover as root, else $XDG_STATE_HOME/drover)",
+		func(c *Config) any { return &c.DataDir }},
+	{"log.level", "log-level", "info", "log `level`: debug, info, warn or error (default info)",
+		func(c *Config) any { return &c.Log.Level }},
+	{"log.format", "log-format", "text", "log `format`: text or json (default text)",
+		func(c *Config) any { return &c.Log.Format }},
+	{"bus.listen", "bus-listen", defaultBusListen, "embedded NATS client listener `host:port` (default \"127.0.0.1:4222\")",
+		func(c *Config) any { return &c.Bus.Listen }},
+	{"bus.cluster.listen", "cluster-listen", nil, "embedded NATS route listener `host:port`",
+		func(c *Config) any { return &c.Bus.Cluster.Listen }},
+	{"bus.cluster.advertise", "", nil, "",
+		func(c *Config) any { return &c.Bus.Cluster.Advertise }},
+	{"bus.cluster.peers", "peer", nil, "voting peer as `name=host:port`, repeatable, this node included",
+		func(c *Config) any { return &c.Bus.Cluster.Peers }},
+	{"bus.external.urls", "bus-url", nil, "external NATS `url` (nats://, tls://, ws://, wss://), repeatable; no embedded server runs",
+		func(c *Config) any { return &c.Bus.External.URLs }},
+	{"bus.external.credentials", "bus-credentials", nil, "credentials `file` for the external NATS",
+		func(c *Config) any { return &c.Bus.External.Credentials }},
+	{"bus.external.tls.ca", "", nil, "",
+		func(c *Config) any { return &c.Bus.External.TLS.CA }},
+	{"bus.external.tls.cert", "", nil, "",
+		func(c *Config) any { return &c.Bus.External.TLS.Cert }},
+	{"bus.external.tls.key", "", nil, "",
+		func(c *Config) any { return &c.Bus.External.TLS.Key }},
+	{"bus.external.tls.server_name", "", nil, "",
+		func(c *Config) any { return &c.Bus.External.TLS.ServerName }},
+	{"bus.external.tls.insecure_skip_verify", "", false, "",
+		func(c *Config) any { return &c.Bus.External.TLS.InsecureSkipVerify }},
+	{"bus.external.expected_nodes", "", defaultExpectedNodes, "",
+		func(c *Config) any { return &c.Bus.External.ExpectedNodes }},
+	{"heartbeat.interval", "heartbeat-interval", defaultInterval, "heartbeat `interval`, 10ms..10s (default 250ms)",
+		func(c *Config) any { return &c.Heartbeat.Interval }},
+	{"heartbeat.suspect_after", "", nil, "",
+		func(c *Config) any { return &c.Heartbeat.SuspectAfter }},
+	{"heartbeat.dead_after", "dead-after", defaultDeadAfter, "declare a silent node dead after this `duration` (default 2s)",
+		func(c *Config) any { return &c.Heartbeat.DeadAfter }},
+	{"election.lease_ttl", "lease-ttl", defaultLeaseTTL, "leader lease `ttl`, 500ms..1m (default 3s)",
+		func(c *Config) any { return &c.Election.LeaseTTL }},
+	{"events.max_age", "", defaultMaxAge, "",
+		func(c *Config) any { return &c.Events.MaxAge }},
+	{"events.max_bytes", "", defaultMaxBytes, "",
+		func(c *Config) any { return &c.Events.MaxBytes }},
+}

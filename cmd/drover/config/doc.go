@@ -1,0 +1,14 @@
+// Package config turns the agent's configuration file, DROVER_ environment
+// variables and command-line flags into a typed, validated Config.
+//
+// Precedence is flags > environment > file > defaults. Viper reads the file
+// (YAML, TOML or JSON, chosen by extension) and layers the sources; this
+// package does the typed conversion itself, because viper converts garbage
+// to zero values without a word ("fast" becomes a 0s heartbeat).
+//
+// Validation reports every problem at once, each as one line naming where
+// the value came from: "FILE:LINE" for YAML (line numbers come from a
+// yaml.Node walk of the same bytes viper decoded), "FILE" for TOML and
+// JSON, "env DROVER_X", "flag --x" or "default". docs/config.md lists the
+// keys.
+package config

@@ -1,0 +1,556 @@
+package config
+
+import (
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/spf13/pflag"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+// testLoad loads like the agent would with a flag set parsed from args, an
+// environment of env and a host named n1.example.com, as root.
+type testLoad struct {
+	file     string
+	env      map[string]string
+	args     []string
+	hostname func() (string, error)
+	euid     int
+}
+
+func (tl testLoad) load(t *testing.T) (*Config, error) {
+	t.Helper()
+	fs := pflag.NewFlagSet("drover", pflag.ContinueOnError)
+	BindFlags(fs)
+	if err := fs.Parse(tl.args); err != nil {
+		t.Fatalf("parsing %q: %v", tl.args, err)
+	}
+	hostname := tl.hostname
+	if hostname == nil {
+		hostname = func() (string, error) { return "n1.example.com", nil }
+	}
+	return Load(Options{
+		File:  tl.file,
+		Flags: fs,
+		Env: func(name string) (string, bool) {
+			v, ok := tl.env[name]
+			return v, ok
+		},
+		Hostname:    hostname,
+		geteuid:     func() int { return tl.euid },
+		defaultFile: filepath.Join(t.TempDir(), "absent.yaml"),
+	})
+}
+
+// defaults is what Load gives with nothing set, as root on n1.
+func defaults() Config {
+	return Config{
+		Node:      "n1",
+		Cluster:   "drover",
+		DataDir:   "/var/lib/drover",
+		Log:       Log{Level: "info", Format: "text"},
+		Bus:       Bus{Listen: "127.0.0.1:4222", External: External{ExpectedNodes: 1}},
+		Heartbeat: Heartbeat{Interval: 250 * time.Millisecond, SuspectAfter: 750 * time.Millisecond, DeadAfter: 2 * time.Second},
+		Election:  Election{LeaseTTL: 3 * time.Second},
+		Events:    Events{MaxAge: 168 * time.Hour, MaxBytes: 256 << 20},
+	}
+}
+
+var threePeers = []Peer{
+	{"n1", "nats-route://192.0.2.1:6222"},
+	{"n2", "nats-route://192.0.2.2:6222"},
+	{"n3", "nats-route://192.0.2.3:6222"},
+}
+
+func TestLoad(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		in   testLoad
+		want func(c *Config)
+	}{
+		{"nothing set", testLoad{}, func(c *Config) {}},
+		{"empty file", testLoad{file: "testdata/empty.yaml"}, func(c *Config) { c.File = "testdata/empty.yaml" }},
+		{"full file", testLoad{file: "testdata/full.yaml"}, func(c *Config) {
+			c.File = "testdata/full.yaml"
+			c.Cluster = "prod"
+			c.Log.Format = "json"
+			c.Bus.Cluster = BusCluster{Listen: "0.0.0.0:6222", Advertise: "192.0.2.1:6222", Peers: threePeers}
+		}},
+		{"toml", testLoad{file: "testdata/full.toml"}, func(c *Config) {
+			c.File = "testdata/full.toml"
+			c.Cluster = "prod"
+			c.Bus.Cluster = BusCluster{Listen: "0.0.0.0:6222", Peers: threePeers}
+			c.Events.MaxBytes = 1 << 30
+		}},
+		{"json", testLoad{file: "testdata/full.json"}, func(c *Config) {
+			c.File = "testdata/full.json"
+			c.Heartbeat.Interval = 100 * time.Millisecond
+			c.Heartbeat.SuspectAfter = 300 * time.Millisecond
+			c.Bus.External = External{URLs: []string{"nats://192.0.2.10:4222"}, ExpectedNodes: 3}
+		}},
+		{"external with files relative to the config", testLoad{file: "testdata/external_ok.yaml"}, func(c *Config) {
+			c.File = "testdata/external_ok.yaml"
+			c.Bus.External = External{
+				URLs:        []string{"tls://nats-1.example.com:4222", "tls://nats-2.example.com:4222"},
+				Credentials: "testdata/external/drover.creds",
+				TLS: TLS{
+					CA:         "testdata/external/ca.pem",
+					Cert:       "testdata/external/cert.pem",
+					Key:        "testdata/external/key.pem",
+					ServerName: "nats.example.com",
+				},
+				ExpectedNodes: 3,
+			}
+		}},
+		{"env over file", testLoad{file: "testdata/full.yaml", env: map[string]string{
+			"DROVER_NODE":               "n2",
+			"DROVER_LOG_FORMAT":         "TEXT",
+			"DROVER_HEARTBEAT_INTERVAL": "200ms",
+			"DROVER_EVENTS_MAX_BYTES":   "1GiB",
+			"DROVER_NOT_A_KEY":          "ignored",
+			"DROVER_CLUSTER":            "", // empty is unset
+		}}, func(c *Config) {
+			c.File = "testdata/full.yaml"
+			c.Node = "n2"
+			c.Cluster = "prod"
+			c.Bus.Cluster = BusCluster{Listen: "0.0.0.0:6222", Advertise: "192.0.2.1:6222", Peers: threePeers}
+			c.Heartbeat.Interval = 200 * time.Millisecond
+			c.Events.MaxBytes = 1 << 30
+		}},
+		{"flags over env", testLoad{
+			file: "testdata/full.yaml",
+			env:  map[string]string{"DROVER_NODE": "n2", "DROVER_HEARTBEAT_INTERVAL": "fast"},
+			args: []string{"--node=n3", "--heartbeat-interval=100ms", "--dead-after=1s", "--log-level=debug"},
+		}, func(c *Config) {
+			c.File = "testdata/full.yaml"
+			c.Node = "n3"
+			c.Cluster = "prod"
+			c.Log = Log{Level: "debug", Format: "json"}
+			c.Bus.Cluster = BusCluster{Listen: "0.0.0.0:6222", Advertise: "192.0.2.1:6222", Peers: threePeers}
+			c.Heartbeat = Heartbeat{Interval: 100 * time.Millisecond, SuspectAfter: 750 * time.Millisecond, DeadAfter: time.Second}
+		}},
+		{"peers from env", testLoad{env: map[string]string{
+			"DROVER_BUS_CLUSTER_LISTEN": ":6222",
+			"DROVER_BUS_CLUSTER_PEERS":  "n1=192.0.2.1:6222, n2=nats://192.0.2.2:6222,n3=nats-route://192.0.2.3:6222",
+		}}, func(c *Config) {
+			c.Bus.Cluster = BusCluster{Listen: ":6222", Peers: threePeers}
+		}},
+		{"peers and urls from flags", testLoad{args: []string{
+			"--peer", "n1=192.0.2.1:6222", "--peer", "n2=192.0.2.2:6222,n3=192.0.2.3:6222", "--cluster-listen", "[::]:6222",
+			"--bus-listen", "[::1]:4222",
+		}}, func(c *Config) {
+			c.Bus.Listen = "[::1]:4222"
+			c.Bus.Cluster = BusCluster{Listen: "[::]:6222", Peers: threePeers}
+		}},
+		{"external from flags and env", testLoad{
+			env:  map[string]string{"DROVER_BUS_EXTERNAL_EXPECTED_NODES": "3", "DROVER_BUS_EXTERNAL_TLS_INSECURE_SKIP_VERIFY": "true"},
+			args: []string{"--bus-url", "wss://nats.example.com/ws", "--bus-url", "nats://[2001:db8::1]:4222"},
+		}, func(c *Config) {
+			c.Bus.External = External{
+				URLs:          []string{"wss://nats.example.com/ws", "nats://[2001:db8::1]:4222"},
+				TLS:           TLS{InsecureSkipVerify: true},
+				ExpectedNodes: 3,
+			}
+		}},
+		{"config named by env", testLoad{env: map[string]string{"DROVER_CONFIG": "testdata/empty.yaml"}}, func(c *Config) {
+			c.File = "testdata/empty.yaml"
+		}},
+		{"config named by flag", testLoad{args: []string{"--config", "testdata/empty.yaml"}}, func(c *Config) {
+			c.File = "testdata/empty.yaml"
+		}},
+		{"hostname sanitised", testLoad{hostname: func() (string, error) { return "Web 01.example.com", nil }}, func(c *Config) {
+			c.Node = "Web-01"
+		}},
+		{"user with XDG_STATE_HOME", testLoad{euid: 1000, env: map[string]string{"XDG_STATE_HOME": "/home/u/state", "HOME": "/home/u"}}, func(c *Config) {
+			c.DataDir = "/home/u/state/drover"
+		}},
+		{"user with a relative XDG_STATE_HOME", testLoad{euid: 1000, env: map[string]string{"XDG_STATE_HOME": "state", "HOME": "/home/u"}}, func(c *Config) {
+			c.DataDir = "/home/u/.local/state/drover"
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := tc.in.load(t)
+			if err != nil {
+				t.Fatalf("Load: %v", err)
+			}
+			want := defaults()
+			tc.want(&want)
+			if diff := cmp.Diff(&want, got); diff != "" {
+				t.Errorf("Load (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestLoadDefaultFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "drover.yaml")
+	if err := os.WriteFile(path, []byte("cluster: from-default-file\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(Options{
+		Env:         func(string) (string, bool) { return "", false },
+		Hostname:    func() (string, error) { return "n1", nil },
+		geteuid:     func() int { return 0 },
+		defaultFile: path,
+	})
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if c.File != path || c.Cluster != "from-default-file" {
+		t.Errorf("Load gave File %q, Cluster %q; want %q, %q", c.File, c.Cluster, path, "from-default-file")
+	}
+}
+
+func TestLoadFileIgnoresEnv(t *testing.T) {
+	t.Setenv("DROVER_NODE", "not a name")
+	t.Setenv("DROVER_HEARTBEAT_INTERVAL", "fast")
+	c, err := LoadFile("testdata/full.yaml")
+	if err != nil {
+		t.Fatalf("LoadFile: %v", err)
+	}
+	if c.Node != "n1" || c.Heartbeat.Interval != 250*time.Millisecond {
+		t.Errorf("LoadFile took the environment: node %q, interval %v", c.Node, c.Heartbeat.Interval)
+	}
+}
+
+func TestProblems(t *testing.T) {
+	const nameRule = `use 1 to 63 letters, digits, '-' or '_', starting with a letter or digit`
+	for _, tc := range []struct {
+		name string
+		in   testLoad
+		want []string
+	}{
+		{"unknown keys", testLoad{file: "testdata/unknown.yaml"}, []string{
+			`testdata/unknown.yaml:2: clustr: unknown key; did you mean cluster?`,
+			`testdata/unknown.yaml:4: heartbeat.intervall: unknown key; did you mean heartbeat.interval?`,
+			`testdata/unknown.yaml:6: listen: unknown key`,
+			`testdata/unknown.yaml:13: bus.cluster.peers[1].nmae: unknown key; did you mean bus.cluster.peers[1].name?`,
+			`testdata/unknown.yaml:15: bus.cluster.peers[1].weight: unknown key`,
+			`testdata/unknown.yaml:18: frobnicate: unknown key`,
+		}},
+		{"unknown key in json", testLoad{file: "testdata/unknown.json"}, []string{
+			`testdata/unknown.json: nod: unknown key; did you mean node?`,
+			`testdata/unknown.json: bus.external.expected_nodes: 2.5 is not a whole number`,
+		}},
+		{"wrong types", testLoad{file: "testdata/types.yaml"}, []string{
+			`testdata/types.yaml:1: node: expected a string, got a list`,
+			`testdata/types.yaml:2: cluster: expected a string, got a number; put it in quotes`,
+			`testdata/types.yaml:3: log: expected a mapping, got a string`,
+			`testdata/types.yaml:6: bus.external.urls: expected a list, got a string`,
+			`testdata/types.yaml:7: bus.external.expected_nodes: expected a whole number, got a string`,
+			`testdata/types.yaml:9: bus.external.tls.insecure_skip_verify: expected true or false, got a string`,
+			`testdata/types.yaml:11: heartbeat.interval: expected a duration such as 250ms, got a mapping`,
+			`testdata/types.yaml:14: events.max_bytes: expected a size such as 256MiB, got a boolean`,
+		}},
+		{"section not a mapping", testLoad{file: "testdata/sections.yaml"}, []string{
+			`testdata/sections.yaml:2: bus: expected a mapping, got a string`,
+			`testdata/sections.yaml:4: heartbeat.interval: 1s makes heartbeat.suspect_after 3s, which must be shorter than heartbeat.dead_after (2s); set those too`,
+		}},
+		{"durations and sizes", testLoad{file: "testdata/durations.yaml"}, []string{
+			`testdata/durations.yaml:2: heartbeat.interval: 5ms is out of range (10ms..10s)`,
+			`testdata/durations.yaml:3: heartbeat.suspect_after: 750 needs a unit, e.g. 250ms`,
+			`testdata/durations.yaml:4: heartbeat.dead_after: "fast" is not a duration (e.g. 250ms, 2s, 1m)`,
+			`testdata/durations.yaml:6: election.lease_ttl: 2m is out of range (500ms..1m)`,
+			`testdata/durations.yaml:8: events.max_age: 30s is out of range (1m..87600h)`,
+			`testdata/durations.yaml:9: events.max_bytes: 1000 bytes is out of range (at least 1MiB)`,
+		}},
+		{"timing relations", testLoad{file: "testdata/relations.yaml"}, []string{
+			`testdata/relations.yaml:3: heartbeat.suspect_after: 400ms must be longer than heartbeat.interval (500ms)`,
+			`testdata/relations.yaml:3: heartbeat.suspect_after: 400ms must be shorter than heartbeat.dead_after (300ms)`,
+			`testdata/relations.yaml:6: election.lease_ttl: 900ms must be longer than twice heartbeat.interval (500ms)`,
+		}},
+		{"dead_after under the default suspect_after", testLoad{args: []string{"--heartbeat-interval=500ms", "--dead-after=1s"}}, []string{
+			`flag --dead-after: heartbeat.dead_after: 1s must be longer than heartbeat.suspect_after (1.5s (3 times heartbeat.interval))`,
+		}},
+		{"interval too long for the default lease", testLoad{env: map[string]string{
+			"DROVER_HEARTBEAT_INTERVAL":   "2s",
+			"DROVER_HEARTBEAT_DEAD_AFTER": "10s",
+		}}, []string{
+			`env DROVER_HEARTBEAT_INTERVAL: heartbeat.interval: 2s must be under half of election.lease_ttl (3s)`,
+		}},
+		{"addresses", testLoad{file: "testdata/addresses.yaml"}, []string{
+			`testdata/addresses.yaml:2: bus.listen: "localhost:99999": port must be 1..65535`,
+			`testdata/addresses.yaml:4: bus.cluster.listen: "nohost" is not host:port`,
+			`testdata/addresses.yaml:5: bus.cluster.advertise: "0.0.0.0:6222": 0.0.0.0 is not an address others can dial`,
+		}},
+		{"names and words", testLoad{file: "testdata/names.yaml"}, []string{
+			`testdata/names.yaml:1: node: "-n1" is not a valid name: ` + nameRule,
+			`testdata/names.yaml:2: cluster: "prod cluster" is not a valid name: ` + nameRule,
+			`testdata/names.yaml:3: data_dir: "var/lib/drover" is not an absolute path`,
+			`testdata/names.yaml:5: log.level: "loud" is not one of debug, info, warn, error`,
+			`testdata/names.yaml:6: log.format: "xml" is not one of text, json`,
+		}},
+		{"duplicate peers, node not among them", testLoad{file: "testdata/peers_dup.yaml"}, []string{
+			`testdata/peers_dup.yaml:5: bus.cluster.peers: this node ("n4") is not among the peers; list every voter, this one included`,
+			`testdata/peers_dup.yaml:9: bus.cluster.peers[1].route: nats-route://192.0.2.1:6222 is already the route of bus.cluster.peers[0]`,
+			`testdata/peers_dup.yaml:10: bus.cluster.peers[2].name: "n1" is already the name of bus.cluster.peers[0]`,
+		}},
+		{"two peers", testLoad{file: "testdata/peers_two.yaml"}, []string{
+			`testdata/peers_two.yaml:5: bus.cluster.peers: 2 peers cannot keep a majority when one fails; add a third voter (a witness)`,
+		}},
+		{"eight peers", testLoad{file: "testdata/peers_eight.yaml"}, []string{
+			`testdata/peers_eight.yaml:5: bus.cluster.peers: 8 peers: drover supports at most 7 voters (JetStream Raft groups above that are not supported)`,
+		}},
+		{"peers without cluster listen", testLoad{file: "testdata/peers_nolisten.yaml"}, []string{
+			`testdata/peers_nolisten.yaml:4: bus.cluster.peers: needs bus.cluster.listen, where the other peers' routes connect`,
+		}},
+		{"bad peer items", testLoad{file: "testdata/peers_items.yaml"}, []string{
+			`testdata/peers_items.yaml:8: bus.cluster.peers[1]: expected a mapping with name and route, got a string`,
+			`testdata/peers_items.yaml:9: bus.cluster.peers[2].name: missing`,
+			`testdata/peers_items.yaml:11: bus.cluster.peers[3].route: "http://192.0.2.4:6222": scheme must be nats-route:// or nats://`,
+			`testdata/peers_items.yaml:12: bus.cluster.peers[4].route: missing`,
+			`testdata/peers_items.yaml:14: bus.cluster.peers[5].route: "192.0.2.6" is not host:port`,
+		}},
+		{"external with embedded settings", testLoad{file: "testdata/external_conflict.yaml"}, []string{
+			`testdata/external_conflict.yaml:5: bus.external.urls: cannot be combined with bus.listen, bus.cluster.listen, bus.cluster.peers: with an external bus no embedded server runs`,
+			`testdata/external_conflict.yaml:7: bus.external.urls[1]: "http://192.0.2.11:4222": scheme must be nats, tls, ws or wss`,
+		}},
+		{"external files", testLoad{file: "testdata/external_files.yaml"}, []string{
+			`testdata/external_files.yaml:5: bus.external.credentials: "testdata/external/missing.creds" does not exist`,
+			`testdata/external_files.yaml:6: bus.external.expected_nodes: 65 is out of range (1..64)`,
+			`testdata/external_files.yaml:8: bus.external.tls.ca: "testdata/external" is a directory`,
+			`testdata/external_files.yaml:9: bus.external.tls.cert: needs bus.external.tls.key as well`,
+		}},
+		{"external settings without urls", testLoad{file: "testdata/external_unused.yaml"}, []string{
+			`testdata/external_unused.yaml:4: bus.external.credentials: only applies with bus.external.urls`,
+			`testdata/external_unused.yaml:5: bus.external.expected_nodes: only applies with bus.external.urls`,
+		}},
+		{"env values", testLoad{env: map[string]string{
+			"DROVER_NODE":                                  "bad name",
+			"DROVER_HEARTBEAT_INTERVAL":                    "250",
+			"DROVER_BUS_EXTERNAL_URLS":                     "nats://192.0.2.10:4222, ftp://192.0.2.11",
+			"DROVER_BUS_EXTERNAL_EXPECTED_NODES":           "three",
+			"DROVER_BUS_EXTERNAL_TLS_INSECURE_SKIP_VERIFY": "maybe",
+			"DROVER_BUS_EXTERNAL_CREDENTIALS":              "testdata/external/missing.creds",
+			"DROVER_EVENTS_MAX_BYTES":                      "lots",
+			"DROVER_EVENTS_MAX_AGE":                        "1y",
+		}}, []string{
+			`env DROVER_NODE: node: "bad name" is not a valid name: ` + nameRule,
+			`env DROVER_BUS_EXTERNAL_URLS: bus.external.urls[1]: "ftp://192.0.2.11": scheme must be nats, tls, ws or wss`,
+			`env DROVER_BUS_EXTERNAL_CREDENTIALS: bus.external.credentials: "testdata/external/missing.creds" does not exist`,
+			`env DROVER_BUS_EXTERNAL_TLS_INSECURE_SKIP_VERIFY: bus.external.tls.insecure_skip_verify: "maybe" is not true or false`,
+			`env DROVER_BUS_EXTERNAL_EXPECTED_NODES: bus.external.expected_nodes: "three" is not a whole number`,
+			`env DROVER_HEARTBEAT_INTERVAL: heartbeat.interval: 250 needs a unit, e.g. 250ms`,
+			`env DROVER_EVENTS_MAX_AGE: events.max_age: "1y" is not a duration (e.g. 250ms, 2s, 1m)`,
+			`env DROVER_EVENTS_MAX_BYTES: events.max_bytes: "lots" is not a size (e.g. 256MiB, 1GiB, 500MB)`,
+		}},
+		{"flag values", testLoad{args: []string{
+			"--peer", "n1=192.0.2.1:6222", "--peer", "n2", "--cluster-listen", ":6222",
+			"--lease-ttl", "1h", "--log-level", "LOUD", "--bus-listen", "0.0.0.0:0", "--data-dir", "relative",
+		}}, []string{
+			`flag --data-dir: data_dir: "relative" is not an absolute path`,
+			`flag --log-level: log.level: "LOUD" is not one of debug, info, warn, error`,
+			`flag --bus-listen: bus.listen: "0.0.0.0:0": port must be 1..65535`,
+			`flag --peer: bus.cluster.peers[1]: "n2" is not name=route`,
+			`flag --peer: bus.cluster.peers: 2 peers cannot keep a majority when one fails; add a third voter (a witness)`,
+			`flag --lease-ttl: election.lease_ttl: 1h is out of range (500ms..1m)`,
+		}},
+		{"flag over a bad env value", testLoad{
+			env:  map[string]string{"DROVER_LOG_LEVEL": "loud", "DROVER_LOG_FORMAT": "xml"},
+			args: []string{"--log-level", "warn"},
+		}, []string{
+			`env DROVER_LOG_FORMAT: log.format: "xml" is not one of text, json`,
+		}},
+		{"hostname unavailable", testLoad{hostname: func() (string, error) { return "", errors.New("no uts namespace") }}, []string{
+			`default: node: cannot default to the hostname: no uts namespace; set node`,
+		}},
+		{"no home", testLoad{euid: 1000}, []string{
+			`default: data_dir: no default without HOME or XDG_STATE_HOME; set data_dir`,
+		}},
+		{"missing file", testLoad{file: "testdata/absent.yaml"}, []string{
+			`testdata/absent.yaml: config file does not exist`,
+		}},
+		{"missing file from env", testLoad{env: map[string]string{"DROVER_CONFIG": "testdata/absent.yaml"}}, []string{
+			`testdata/absent.yaml: config file does not exist (named by env DROVER_CONFIG)`,
+		}},
+		{"missing file from flag", testLoad{args: []string{"--config=testdata/absent.yaml"}}, []string{
+			`testdata/absent.yaml: config file does not exist (named by flag --config)`,
+		}},
+		{"unsupported type", testLoad{file: "testdata/drover.conf"}, []string{
+			`testdata/drover.conf: unsupported config file type "conf": use .yaml, .yml, .toml or .json`,
+		}},
+		{"yaml syntax", testLoad{file: "testdata/broken.yaml"}, []string{
+			`testdata/broken.yaml:3: invalid YAML: did not find expected key`,
+		}},
+		{"yaml duplicate key", testLoad{file: "testdata/dupkey.yaml"}, []string{
+			`testdata/dupkey.yaml:3: invalid YAML: mapping key "node" already defined at line 1`,
+		}},
+		{"yaml list at the top", testLoad{file: "testdata/toplist.yaml"}, []string{
+			`testdata/toplist.yaml:1: invalid YAML: the top level must be a mapping of keys`,
+		}},
+		{"toml syntax", testLoad{file: "testdata/broken.toml"}, []string{
+			`testdata/broken.toml:2: invalid TOML: expected character =`,
+		}},
+		{"json syntax", testLoad{file: "testdata/broken.json"}, []string{
+			`testdata/broken.json:3: invalid JSON: invalid character 'p' looking for beginning of value`,
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := tc.in.load(t)
+			var ps Problems
+			if !errors.As(err, &ps) {
+				t.Fatalf("Load = %+v, %v; want Problems", c, err)
+			}
+			if diff := cmp.Diff(tc.want, strings.Split(ps.Error(), "\n")); diff != "" {
+				t.Errorf("problems (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestLoadDirectory(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "drover.yaml")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	_, err := LoadFile(dir)
+	want := dir + ": cannot read config file: is a directory"
+	if err == nil || err.Error() != want {
+		t.Errorf("LoadFile(a directory) = %v, want %q", err, want)
+	}
+}
+
+func TestFlagUsage(t *testing.T) {
+	fs := pflag.NewFlagSet("drover", pflag.ContinueOnError)
+	BindFlags(fs)
+	golden(t, "testdata/flags.golden", fs.FlagUsages())
+}
+
+func golden(t *testing.T, path, got string) {
+	t.Helper()
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run with -update to create it)", err)
+	}
+	if diff := cmp.Diff(string(want), got); diff != "" {
+		t.Errorf("%s (-want +got):\n%s", path, diff)
+	}
+}
+
+func TestSanitiseHostname(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"n1", "n1"},
+		{"web-01.example.com", "web-01"},
+		{"Web_01", "Web_01"},
+		{"db 1", "db-1"},
+		{"-lead.example", "lead"},
+		{"ünïcode", "n-code"},
+		{strings.Repeat("a", 70), strings.Repeat("a", 63)},
+		{"", ""},
+		{".example.com", ""},
+	} {
+		if got := sanitiseHostname(tc.in); got != tc.want {
+			t.Errorf("sanitiseHostname(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestParseSize(t *testing.T) {
+	for _, tc := range []struct {
+		in     string
+		want   int64
+		reason string
+	}{
+		{"256MiB", 256 << 20, ""},
+		{"1GiB", 1 << 30, ""},
+		{"1.5 GiB", 3 << 29, ""},
+		{"500MB", 500e6, ""},
+		{"2kb", 2000, ""},
+		{"4096", 4096, ""},
+		{"64B", 64, ""},
+		{"1TiB", 1 << 40, ""},
+		{"lots", 0, `"lots" is not a size (e.g. 256MiB, 1GiB, 500MB)`},
+		{"1PB", 0, `"1PB" is not a size (e.g. 256MiB, 1GiB, 500MB)`},
+		{"", 0, `"" is not a size (e.g. 256MiB, 1GiB, 500MB)`},
+		{"-1MiB", 0, `"-1MiB" is not a size (e.g. 256MiB, 1GiB, 500MB)`},
+		{"99999999TiB", 0, `"99999999TiB" is too large`},
+	} {
+		got, reason := parseSize(tc.in)
+		if got != tc.want || reason != tc.reason {
+			t.Errorf("parseSize(%q) = %d, %q; want %d, %q", tc.in, got, reason, tc.want, tc.reason)
+		}
+	}
+}
+
+func TestNearest(t *testing.T) {
+	for _, tc := range []struct{ prefix, key, want string }{
+		{"", "nod", "node"},
+		{"", "data-dir", "data_dir"},
+		{"heartbeat", "deadafter", "heartbeat.dead_after"},
+		{"heartbeat", "intrevals", "heartbeat.interval"}, // a swap and an insertion
+		{"bus.external", "url", "bus.external.urls"},
+		{"", "lease_ttl", "election.lease_ttl"}, // in another section
+		{"", "listen", ""},                      // bus.listen or bus.cluster.listen
+		{"", "zzz", ""},
+	} {
+		if got := nearest(tc.prefix, tc.key, children(tc.prefix), true); got != tc.want {
+			t.Errorf("nearest(%q, %q) = %q, want %q", tc.prefix, tc.key, got, tc.want)
+		}
+	}
+}
+
+// FuzzLoadYAML feeds Load arbitrary YAML: it must give a Config or
+// Problems, one line each, and never panic.
+func FuzzLoadYAML(f *testing.F) {
+	seeds, err := filepath.Glob("testdata/*.yaml")
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, path := range seeds {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
+	for _, seed := range []string{
+		"base: &b {interval: 1s}\nheartbeat:\n  <<: *b\n",              // anchors and merge keys
+		"heartbeat: 5\nheartbeat.interval: 1s\n",                       // a dotted key under a scalar
+		"1: x\nbus: {2: y}\n",                                          // keys that are not strings
+		"bus: {cluster: {peers: [{name: n1, route: [1]}, 7, null]}}\n", // odd peer items
+		"Node: N1\nHEARTBEAT: {Interval: 1s}\n",                        // keys in upper case
+		"events: {max_bytes: 1e400, max_age: -1h}\n",
+		"\"a\\nb\": 1\n",
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		path := filepath.Join(t.TempDir(), "drover.yaml")
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		c, err := Load(Options{
+			File:     path,
+			Env:      func(string) (string, bool) { return "", false },
+			Hostname: func() (string, error) { return "n1", nil },
+			geteuid:  func() int { return 0 },
+		})
+		if err == nil {
+			if c == nil {
+				t.Fatal("Load gave neither a Config nor an error")
+			}
+			return
+		}
+		var ps Problems
+		if !errors.As(err, &ps) || len(ps) == 0 {
+			t.Fatalf("Load error is %T %v, want Problems", err, err)
+		}
+		for _, p := range ps {
+			if p.Source == "" || p.Reason == "" || strings.Contains(p.String(), "\n") {
+				t.Errorf("malformed problem %#v", p)
+			}
+		}
+	})
+}
