@@ -202,7 +202,7 @@ func (a *Agent) leave() {
 	if err := a.pub.Flush(ctx); err != nil {
 		a.log.Warn("events not flushed before shutdown", "err", err)
 	}
-	_ = a.nc.Flush()
+	_ = a.nc.FlushTimeout(200 * time.Millisecond)
 	a.log.Info("agent stopped")
 }
 

@@ -37,7 +37,9 @@ type Stores struct {
 // JetStream is not available yet (a cluster still electing its meta leader)
 // until ctx ends.
 func OpenStores(ctx context.Context, js jetstream.JetStream, s Subjects, cfg StoreConfig) (*Stores, error) {
-	if cfg.Replicas < 1 {
+	if cfg.Replicas < 1 || js.Conn().ConnectedClusterName() == "" {
+		// A lone server (the single-node default, or an external one that
+		// is not clustered) can only keep one replica.
 		cfg.Replicas = 1
 	}
 	st := &Stores{JS: js}
