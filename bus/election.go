@@ -10,6 +10,7 @@ import (
 // tests step the Elector against a fake.
 type LeaseStore interface {
 	Acquire(ctx context.Context) (Grant, error)
+	TakeOver(ctx context.Context, rev uint64) (Grant, error)
 	Renew(ctx context.Context, g Grant) (Grant, error)
 	Release(ctx context.Context, g Grant) error
 }
@@ -20,11 +21,17 @@ var _ LeaseStore = (*Lease)(nil)
 // state machine: the agent calls Step with the time and its quorum view, and
 // tests call it the same way with a fake store and clock.
 //
-// Safety rests on two facts: the server expires the lease TTL after the
-// write that last renewed it, and that write happened after the renewal was
-// sent. So a holder that stops calling itself manager TTL·4/5 after sending
-// its last successful renewal has stopped before anyone else can create the
-// lease, whatever the clocks say.
+// A lease that nobody renews is taken over in two ways, whichever comes
+// first: the bucket's TTL expires the key and a candidate creates it anew,
+// or a candidate that has seen the same revision for a whole TTL by its own
+// clock replaces it by compare-and-swap on that revision (the server's
+// expiry timer can lag the TTL by seconds; this does not).
+//
+// Safety: a holder stops calling itself manager TTL·4/5 after sending its
+// last successful renewal. That renewal was stored after it was sent, the
+// server expires it at least TTL after it was stored, and a candidate sees
+// it after it was stored and waits a further TTL; so both ways come after
+// the holder has stopped, as long as clocks run at nearly the same rate.
 type Elector struct {
 	store      LeaseStore
 	ttl        time.Duration
@@ -33,6 +40,8 @@ type Elector struct {
 
 	leader    bool
 	grant     Grant
+	seenRev   uint64    // the lease revision a candidate last saw
+	seenAt    time.Time // when it first saw it
 	lastRenew time.Time // when the last successful renewal (or the create) was sent
 	deadline  time.Time // when we stop believing we lead without a renewal
 	nextTry   time.Time
@@ -77,6 +86,17 @@ func (e *Elector) Step(ctx context.Context, now time.Time, quorum bool) Decision
 	cctx, cancel := context.WithTimeout(ctx, e.ttl/2)
 	defer cancel()
 	g, err := e.store.Acquire(cctx)
+	reason := "lease acquired"
+	var held *HeldError
+	if errors.As(err, &held) && held.Revision != 0 {
+		switch {
+		case held.Revision != e.seenRev:
+			e.seenRev, e.seenAt = held.Revision, now
+		case now.Sub(e.seenAt) >= e.ttl:
+			g, err = e.store.TakeOver(cctx, held.Revision)
+			reason = "lease taken over: not renewed for " + now.Sub(e.seenAt).Round(time.Millisecond).String()
+		}
+	}
 	if err != nil {
 		e.nextTry = now.Add(e.retry)
 		if errors.Is(err, ErrLeaseHeld) {
@@ -86,7 +106,7 @@ func (e *Elector) Step(ctx context.Context, now time.Time, quorum bool) Decision
 	}
 	e.leader, e.grant, e.lastRenew = true, g, now
 	e.deadline = now.Add(e.ttl - e.ttl/5)
-	return Decision{Change: Elected, Epoch: g.Epoch, Reason: "lease acquired"}
+	return Decision{Change: Elected, Epoch: g.Epoch, Reason: reason}
 }
 
 func (e *Elector) stepLeader(ctx context.Context, now time.Time, quorum bool) Decision {

@@ -17,19 +17,38 @@ type fakeLease struct {
 	written time.Time
 	down    bool // the bus is unreachable: every call fails
 	caller  string
+	// noExpiry models a server whose expiry timer lags: the key stays until
+	// taken over.
+	noExpiry  bool
+	takeovers int
 }
 
-func (f *fakeLease) expired() bool { return f.holder == "" || f.now.Sub(f.written) >= f.ttl }
+func (f *fakeLease) expired() bool {
+	return f.holder == "" || (!f.noExpiry && f.now.Sub(f.written) >= f.ttl)
+}
 
 func (f *fakeLease) Acquire(context.Context) (Grant, error) {
 	if f.down {
 		return Grant{}, errors.New("no responders")
 	}
 	if !f.expired() {
-		return Grant{}, ErrLeaseHeld
+		return Grant{}, &HeldError{Revision: f.rev}
 	}
 	f.rev++
 	f.holder, f.written = f.caller, *f.now
+	return Grant{Epoch: f.rev, Revision: f.rev}, nil
+}
+
+func (f *fakeLease) TakeOver(_ context.Context, rev uint64) (Grant, error) {
+	if f.down {
+		return Grant{}, errors.New("timeout")
+	}
+	if rev != f.rev {
+		return Grant{}, &HeldError{}
+	}
+	f.rev++
+	f.holder, f.written = f.caller, *f.now
+	f.takeovers++
 	return Grant{Epoch: f.rev, Revision: f.rev}, nil
 }
 
@@ -140,5 +159,41 @@ func (c *callerLease) Acquire(ctx context.Context) (Grant, error) {
 	c.f.caller = c.name
 	return c.f.Acquire(ctx)
 }
+func (c *callerLease) TakeOver(ctx context.Context, rev uint64) (Grant, error) {
+	c.f.caller = c.name
+	return c.f.TakeOver(ctx, rev)
+}
 func (c *callerLease) Renew(ctx context.Context, g Grant) (Grant, error) { return c.f.Renew(ctx, g) }
 func (c *callerLease) Release(ctx context.Context, g Grant) error        { return c.f.Release(ctx, g) }
+
+// When the server's expiry lags, a candidate takes a lease that was not
+// renewed for a TTL by CAS, and still only after the holder stopped.
+func TestElectorTakesOverUnrenewedLease(t *testing.T) {
+	now := time.Unix(1000, 0)
+	store := &fakeLease{now: &now, ttl: 2 * time.Second, noExpiry: true}
+	a := NewElector(&callerLease{store, "a"}, 2*time.Second, 100*time.Millisecond)
+	b := NewElector(&callerLease{store, "b"}, 2*time.Second, 100*time.Millisecond)
+	ctx := context.Background()
+	if d := a.Step(ctx, now, true); d.Change != Elected {
+		t.Fatalf("a = %+v", d)
+	}
+	var aDown, bUp time.Time
+	for i := 0; i < 100 && bUp.IsZero(); i++ {
+		now = now.Add(100 * time.Millisecond)
+		if i == 10 {
+			store.down = true // a is cut off from here on; b is not
+		}
+		if d := a.Step(ctx, now, true); d.Change == SteppedDown {
+			aDown = now
+		}
+		down := store.down
+		store.down = false
+		if d := b.Step(ctx, now, true); d.Change == Elected {
+			bUp = now
+		}
+		store.down = down
+	}
+	if store.takeovers != 1 || aDown.IsZero() || !aDown.Before(bUp) {
+		t.Fatalf("takeovers %d, a down at %v, b up at %v", store.takeovers, aDown, bUp)
+	}
+}

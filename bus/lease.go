@@ -36,8 +36,17 @@ type Grant struct {
 	Acquired time.Time
 }
 
-// Acquire creates the lease if nobody holds it. It returns ErrLeaseHeld when
-// someone does.
+// HeldError is returned by Acquire when someone holds the lease; Revision
+// is the lease's current revision, for TakeOver.
+type HeldError struct{ Revision uint64 }
+
+func (e *HeldError) Error() string { return fmt.Sprintf("%v at revision %d", ErrLeaseHeld, e.Revision) }
+
+// Unwrap makes errors.Is(err, ErrLeaseHeld) hold.
+func (e *HeldError) Unwrap() error { return ErrLeaseHeld }
+
+// Acquire creates the lease if nobody holds it. When someone does it returns
+// a *HeldError carrying the lease's revision.
 func (l *Lease) Acquire(ctx context.Context) (Grant, error) {
 	now := l.now()
 	v, err := Encode(LeaseValue{V: Version, Holder: l.node, Boot: l.boot, Acquired: now, Renewed: now})
@@ -47,11 +56,35 @@ func (l *Lease) Acquire(ctx context.Context) (Grant, error) {
 	rev, err := l.kv.Create(ctx, LeaseKey, v)
 	if err != nil {
 		if errors.Is(err, jetstream.ErrKeyExists) {
-			return Grant{}, ErrLeaseHeld
+			e, gerr := l.kv.Get(ctx, LeaseKey)
+			if gerr != nil {
+				return Grant{}, &HeldError{}
+			}
+			return Grant{}, &HeldError{Revision: e.Revision()}
 		}
 		return Grant{}, fmt.Errorf("creating manager lease: %w", err)
 	}
 	return Grant{Epoch: rev, Revision: rev, Acquired: now}, nil
+}
+
+// TakeOver replaces a lease that has not been renewed since revision rev,
+// by compare-and-swap on that revision. The caller decides that rev is
+// stale (unchanged for a whole TTL by its own clock); the CAS guarantees
+// that a renewal in the meantime wins.
+func (l *Lease) TakeOver(ctx context.Context, rev uint64) (Grant, error) {
+	now := l.now()
+	v, err := Encode(LeaseValue{V: Version, Holder: l.node, Boot: l.boot, Acquired: now, Renewed: now})
+	if err != nil {
+		return Grant{}, err
+	}
+	nrev, err := l.kv.Update(ctx, LeaseKey, v, rev)
+	if err != nil {
+		if errors.Is(err, jetstream.ErrKeyRevisionMismatch) || errors.Is(err, jetstream.ErrKeyExists) {
+			return Grant{}, &HeldError{}
+		}
+		return Grant{}, fmt.Errorf("taking over manager lease: %w", err)
+	}
+	return Grant{Epoch: nrev, Revision: nrev, Acquired: now}, nil
 }
 
 // Renew extends g by rewriting the lease at its last revision. It returns
