@@ -3,6 +3,7 @@ package bus
 import (
 	"context"
 	"fmt"
+	"math"
 	"log/slog"
 	"sort"
 	"sync"
@@ -16,8 +17,8 @@ import (
 func percentile(ds []time.Duration, p float64) time.Duration {
 	s := append([]time.Duration(nil), ds...)
 	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
-	i := int(float64(len(s)-1) * p)
-	return s[i]
+	i := int(math.Ceil(p*float64(len(s)))) - 1 // nearest rank
+	return s[min(max(i, 0), len(s)-1)]
 }
 
 // BenchmarkEventLatency measures publish (Publisher.Publish) to delivery

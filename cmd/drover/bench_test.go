@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -252,7 +253,7 @@ func freePortB(b *testing.B) string { return freePort(b) }
 func percentileD(ds []time.Duration, p float64) time.Duration {
 	s := append([]time.Duration(nil), ds...)
 	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
-	return s[int(float64(len(s)-1)*p)]
+	return s[nearestRank(len(s), p)]
 }
 
 func nodeStateB(v model.View, name string) model.NodeState {
@@ -262,4 +263,11 @@ func nodeStateB(v model.View, name string) model.NodeState {
 		}
 	}
 	return model.NodeUnknown
+}
+
+// nearestRank is the index of the p-th percentile of n sorted samples by
+// the nearest-rank method: with 20 samples, p99 is the largest.
+func nearestRank(n int, p float64) int {
+	r := int(math.Ceil(p*float64(n))) - 1
+	return min(max(r, 0), n-1)
 }
