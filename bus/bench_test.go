@@ -3,8 +3,8 @@ package bus
 import (
 	"context"
 	"fmt"
-	"math"
 	"log/slog"
+	"math"
 	"sort"
 	"sync"
 	"testing"

@@ -18,6 +18,8 @@ type Config struct {
 	Heartbeat Heartbeat
 	Election  Election
 	Events    Events
+	VIPGroups []VIPGroup
+	Fence     Fence
 }
 
 // Log selects what the agent logs and how.
@@ -68,6 +70,73 @@ type Heartbeat struct {
 	Interval     time.Duration
 	SuspectAfter time.Duration
 	DeadAfter    time.Duration
+	UDP          UDPHeartbeat
+}
+
+// UDPHeartbeat sends heartbeats straight to named peers besides those on
+// the bus, so that a director still hears the others when the bus does
+// not carry them. Listen is empty when it is off.
+type UDPHeartbeat struct {
+	Listen string    // host:port (UDP)
+	Peers  []UDPPeer // the other nodes, never this one
+}
+
+// UDPPeer is a node that heartbeats go to over UDP.
+type UDPPeer struct {
+	Name string
+	Addr string // host:port
+}
+
+// Fence bounds how long a node that hears no other keeps its VIPs.
+type Fence struct {
+	// SelfFenceAfter is how long a node holding VIPs may be cut off
+	// from the cluster before it releases them, so that it has let go
+	// before the others declare it dead (heartbeat.dead_after) and take
+	// them over.
+	SelfFenceAfter time.Duration
+}
+
+// VIPGroup is a set of virtual addresses that move together between the
+// candidate nodes, the way a keepalived VRRP instance does: the
+// candidate with the highest priority among those alive holds them.
+type VIPGroup struct {
+	Name      string
+	Interface string
+	// Addresses keep their host bits: 192.0.2.100/24 is the address
+	// 192.0.2.100, added with a /24.
+	Addresses    []netip.Prefix
+	Candidates   []Candidate
+	Preempt      bool          // a higher-priority candidate that returns takes the group back
+	PreemptDelay time.Duration // how long it waits before it does
+	VirtualMACID int           // 1..255; 0 means the holder's own MAC answers for the VIPs
+	GARP         GARP
+}
+
+// Candidate is a node that may hold a VIP group.
+type Candidate struct {
+	Node     string
+	Priority int // 1..255, higher wins
+}
+
+// GARP says how a new holder announces a group's addresses: gratuitous ARP
+// (RFC 5227) for IPv4, unsolicited neighbour advertisements (RFC 4861) for
+// IPv6.
+type GARP struct {
+	Count       int           // announcements per burst
+	Interval    time.Duration // between the announcements of a burst
+	RepeatAfter time.Duration // a second burst this long after the first; 0 means none
+	Refresh     time.Duration // re-announce this often while held; 0 means never
+	Mode        string        // request, reply or both (ARP opcodes; IPv6 ignores it)
+}
+
+// VirtualMAC is the group's virtual router MAC, 00:00:5e:00:01:<id>
+// (RFC 5798, section 7.3), or nil when the group has none. The IPv4 form
+// serves the group's IPv6 addresses too: one group moves one MAC.
+func (g VIPGroup) VirtualMAC() net.HardwareAddr {
+	if g.VirtualMACID < 1 || g.VirtualMACID > 255 {
+		return nil
+	}
+	return net.HardwareAddr{0x00, 0x00, 0x5e, 0x00, 0x01, byte(g.VirtualMACID)}
 }
 
 // Election sets the leader lease.
@@ -120,13 +189,21 @@ const (
 	defaultFile          = "/etc/drover/drover.yaml"
 	defaultCluster       = "drover"
 	defaultBusListen     = "127.0.0.1:4222"
-	defaultInterval      = 250 * time.Millisecond
-	defaultDeadAfter     = 2 * time.Second
+	defaultInterval      = 100 * time.Millisecond
+	defaultDeadAfter     = 700 * time.Millisecond
+	defaultSelfFence     = 400 * time.Millisecond
 	defaultLeaseTTL      = 3 * time.Second
 	defaultMaxAge        = 168 * time.Hour
 	defaultMaxBytes      = int64(256 << 20)
 	defaultExpectedNodes = 1
 	suspectFactor        = 3 // suspect_after defaults to 3 times interval
+
+	// A VIP group's keys.
+	defaultPriority     = 100
+	defaultGARPCount    = 3
+	defaultGARPInterval = 100 * time.Millisecond
+	defaultGARPRepeat   = 2 * time.Second
+	defaultGARPMode     = "both"
 )
 
 // setting is one configuration key: the field it decodes into (whose type
@@ -140,8 +217,13 @@ type setting struct {
 	field func(*Config) any
 }
 
-// env is the environment variable that sets the key.
+// env is the environment variable that sets the key, "" for the lists of
+// mappings that have no text form and so are set in the file only.
 func (s setting) env() string {
+	switch s.field(&Config{}).(type) {
+	case *[]UDPPeer, *[]VIPGroup:
+		return ""
+	}
 	return "DROVER_" + strings.ToUpper(strings.ReplaceAll(s.key, ".", "_"))
 }
 
@@ -181,16 +263,24 @@ var settings = []setting{
 		func(c *Config) any { return &c.Bus.External.TLS.InsecureSkipVerify }},
 	{"bus.external.expected_nodes", "", defaultExpectedNodes, "",
 		func(c *Config) any { return &c.Bus.External.ExpectedNodes }},
-	{"heartbeat.interval", "heartbeat-interval", defaultInterval, "heartbeat `interval`, 10ms..10s (default 250ms)",
+	{"heartbeat.interval", "heartbeat-interval", defaultInterval, "heartbeat `interval`, 10ms..10s (default 100ms)",
 		func(c *Config) any { return &c.Heartbeat.Interval }},
 	{"heartbeat.suspect_after", "", nil, "",
 		func(c *Config) any { return &c.Heartbeat.SuspectAfter }},
-	{"heartbeat.dead_after", "dead-after", defaultDeadAfter, "declare a silent node dead after this `duration` (default 2s)",
+	{"heartbeat.dead_after", "dead-after", defaultDeadAfter, "declare a silent node dead after this `duration` (default 700ms)",
 		func(c *Config) any { return &c.Heartbeat.DeadAfter }},
+	{"heartbeat.udp.listen", "", nil, "",
+		func(c *Config) any { return &c.Heartbeat.UDP.Listen }},
+	{"heartbeat.udp.peers", "", nil, "",
+		func(c *Config) any { return &c.Heartbeat.UDP.Peers }},
 	{"election.lease_ttl", "lease-ttl", defaultLeaseTTL, "leader lease `ttl`, 500ms..1m (default 3s)",
 		func(c *Config) any { return &c.Election.LeaseTTL }},
 	{"events.max_age", "", defaultMaxAge, "",
 		func(c *Config) any { return &c.Events.MaxAge }},
 	{"events.max_bytes", "", defaultMaxBytes, "",
 		func(c *Config) any { return &c.Events.MaxBytes }},
+	{"self_fence_after", "self-fence-after", defaultSelfFence, "release held VIPs after this `duration` cut off from the cluster, 20ms..1m (default 400ms)",
+		func(c *Config) any { return &c.Fence.SelfFenceAfter }},
+	{"vip_groups", "", nil, "",
+		func(c *Config) any { return &c.VIPGroups }},
 }

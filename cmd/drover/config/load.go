@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"maps"
 	"math"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -34,6 +35,12 @@ type Options struct {
 	Env func(string) (string, bool)
 	// Hostname gives the default node name; nil means os.Hostname.
 	Hostname func() (string, error)
+	// Interfaces gives the addresses, with their prefix lengths, of a
+	// network interface of this host, or an error matching
+	// ErrNoInterface when there is none of that name. Load asks it about
+	// the interfaces of the VIP groups this node is a candidate for. Nil
+	// means the host's own interfaces.
+	Interfaces func(name string) ([]netip.Prefix, error)
 
 	geteuid     func() int // nil means os.Geteuid; tests pick root or not
 	defaultFile string     // "" means /etc/drover/drover.yaml; tests point it elsewhere
@@ -59,7 +66,9 @@ func BindFlags(fs *pflag.FlagSet) {
 }
 
 // LoadFile validates the file at path on its own, as `drover config
-// validate` does: no flags, and no DROVER_ environment variables.
+// validate` does: no flags, and no DROVER_ environment variables. The
+// file is checked for the host LoadFile runs on: the interfaces of the
+// VIP groups its node is a candidate for must exist here.
 func LoadFile(path string) (*Config, error) {
 	return Load(Options{File: path, Env: func(name string) (string, bool) {
 		if strings.HasPrefix(name, "DROVER_") {
@@ -84,6 +93,9 @@ func Load(o Options) (*Config, error) {
 	}
 	if o.defaultFile == "" {
 		o.defaultFile = defaultFile
+	}
+	if o.Interfaces == nil {
+		o.Interfaces = hostInterfaces
 	}
 	l := &loader{o: o, origins: map[string]origin{}, bad: map[string]bool{}}
 	v := viper.New()
@@ -255,8 +267,8 @@ func (l *loader) walk(prefix string, m map[string]any) {
 			if val != nil {
 				l.origins[path] = origin{kind: fromFile}
 			}
-			if items, ok := val.([]any); ok && path == "bus.cluster.peers" {
-				l.walkPeers(path, items)
+			if items, ok := val.([]any); ok {
+				l.walkItems(path, items, itemShapes[path])
 			}
 		case isSection(path):
 			sub, ok := val.(map[string]any)
@@ -273,25 +285,59 @@ func (l *loader) walk(prefix string, m map[string]any) {
 	}
 }
 
-// walkPeers reports keys in peer items other than name and route. It runs
-// on the file's peers even when the environment or a flag replaces them,
-// as walk reports unknown keys whatever overrides them.
-func (l *loader) walkPeers(path string, items []any) {
+// shape is the keys of the mappings in a list setting's items.
+type shape struct {
+	keys  []string
+	lists map[string]shape // keys whose values are lists of mappings
+	maps  map[string]shape // keys whose values are mappings
+}
+
+// itemShapes is read-only: the settings whose values are lists of
+// mappings.
+var itemShapes = map[string]shape{
+	"bus.cluster.peers":   {keys: []string{"name", "route"}},
+	"heartbeat.udp.peers": {keys: []string{"name", "addr"}},
+	"vip_groups": {
+		keys:  []string{"name", "interface", "addresses", "candidates", "preempt", "preempt_delay", "virtual_mac_id", "garp"},
+		lists: map[string]shape{"candidates": {keys: []string{"node", "priority"}}},
+		maps:  map[string]shape{"garp": {keys: []string{"count", "interval", "repeat_after", "refresh", "mode"}}},
+	},
+}
+
+// walkItems reports unknown keys in the mappings of a list. It runs on the
+// file's lists even when the environment or a flag replaces them, as walk
+// reports unknown keys whatever overrides them. Items that are not
+// mappings are left to decode, which reports them if the file's list is
+// used.
+func (l *loader) walkItems(path string, items []any, sh shape) {
+	if sh.keys == nil {
+		return
+	}
 	for i, item := range items {
-		m, ok := item.(map[string]any)
-		if !ok {
-			continue // toPeers reports it, if the file's peers are used
+		if m, ok := item.(map[string]any); ok {
+			l.walkKeys(fmt.Sprintf("%s[%d]", path, i), m, sh)
 		}
-		at := fmt.Sprintf("%s[%d]", path, i)
-		for _, k := range slices.Sorted(maps.Keys(m)) {
-			if k == "name" || k == "route" {
-				continue
+	}
+}
+
+func (l *loader) walkKeys(at string, m map[string]any, sh shape) {
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		if slices.Contains(sh.keys, k) {
+			if sub, ok := sh.lists[k]; ok {
+				items, _ := m[k].([]any)
+				l.walkItems(at+"."+k, items, sub)
 			}
-			meant := nearest(at, k, []string{"name", "route"}, false)
-			l.add(at+"."+k, unknownKey(meant))
-			if _, given := m[strings.TrimPrefix(meant, at+".")]; meant != "" && !given {
-				l.bad[meant] = true // a misspelt name is not also missing
+			if sub, ok := sh.maps[k]; ok {
+				if mm, ok := m[k].(map[string]any); ok {
+					l.walkKeys(at+"."+k, mm, sub)
+				}
 			}
+			continue
+		}
+		meant := nearest(at, k, sh.keys, false)
+		l.add(at+"."+k, unknownKey(meant))
+		if _, given := m[strings.TrimPrefix(meant, at+".")]; meant != "" && !given {
+			l.bad[meant] = true // a misspelt name is not also missing
 		}
 	}
 }
@@ -312,6 +358,9 @@ func (l *loader) layer(v *viper.Viper) {
 				continue
 			}
 		}
+		if s.env() == "" {
+			continue
+		}
 		if val, ok := l.o.Env(s.env()); ok && val != "" {
 			v.Set(s.key, val)
 			l.origins[s.key] = origin{fromEnv, s.env()}
@@ -322,6 +371,11 @@ func (l *loader) layer(v *viper.Viper) {
 // report takes a problem with a value; suffix extends the key to a list
 // item or one of its fields, as "[1].name".
 type report func(suffix, reason string)
+
+// under reports on a part of the value, as "[1]" or ".name".
+func (bad report) under(part string) report {
+	return func(suffix, reason string) { bad(part+suffix, reason) }
+}
 
 // decode converts each layered value to its field's type. Text from the
 // environment or flags is parsed; a file's values must already have the
@@ -354,6 +408,10 @@ func (l *loader) decode(v *viper.Viper, c *Config) {
 			*p = toList(raw, text, bad)
 		case *[]Peer:
 			*p = toPeers(raw, text, bad)
+		case *[]UDPPeer:
+			*p = toUDPPeers(raw, bad)
+		case *[]VIPGroup:
+			*p = toVIPGroups(raw, bad)
 		}
 	}
 }
@@ -681,6 +739,30 @@ func toPeers(raw any, text bool, bad report) []Peer {
 			bad(fmt.Sprintf("[%d]", i), fmt.Sprintf("%q is not name=route", item))
 		}
 		out[i] = Peer{Name: strings.TrimSpace(name), Route: strings.TrimSpace(route)}
+	}
+	return out
+}
+
+// toUDPPeers reads the file's list of {name, addr}; walk has checked
+// the items' keys.
+func toUDPPeers(raw any, bad report) []UDPPeer {
+	items, ok := raw.([]any)
+	if !ok {
+		if raw != nil {
+			bad("", "expected a list of peers (name and addr), got "+describe(raw))
+		}
+		return nil
+	}
+	out := make([]UDPPeer, len(items))
+	for i, item := range items {
+		at := bad.under(fmt.Sprintf("[%d]", i))
+		m, ok := item.(map[string]any)
+		if !ok {
+			at("", "expected a mapping with name and addr, got "+describe(item))
+			continue
+		}
+		out[i].Name = toString(m["name"], at.under(".name"))
+		out[i].Addr = toString(m["addr"], at.under(".addr"))
 	}
 	return out
 }
