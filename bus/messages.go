@@ -31,6 +31,15 @@ type Heartbeat struct {
 	Manager bool   `json:"manager,omitempty"`
 	Epoch   uint64 `json:"epoch,omitempty"`
 	Version string `json:"version,omitempty"` // software version
+	// Held lists the VIP groups whose addresses the sender has up.
+	Held []string `json:"held,omitempty"`
+	// Yielded lists groups the sender still carries but no longer answers
+	// ARP for, during a graceful handover.
+	Yielded []string `json:"yielded,omitempty"`
+	// UDP maps each peer the sender hears direct UDP heartbeats from to the
+	// age of the latest, in milliseconds.
+	UDP       map[string]int64 `json:"udp,omitempty"`
+	Candidate bool             `json:"candidate,omitempty"` // the sender may own VIP groups
 }
 
 // Leave is published once by an agent that is shutting down on purpose.
@@ -40,6 +49,11 @@ type Leave struct {
 	Boot   string    `json:"boot"`
 	Sent   time.Time `json:"sent"`
 	Reason string    `json:"reason,omitempty"`
+	// Held and GraceMS: a node stopping for a restart keeps the VIP groups
+	// in Held for GraceMS; the manager leaves them where they are until
+	// then, and a restarted agent that reports them held keeps them.
+	Held    []string `json:"held,omitempty"`
+	GraceMS int64    `json:"grace_ms,omitempty"`
 }
 
 // LeaseValue is the value of the manager lease in ElectionBucket.
@@ -220,4 +234,122 @@ func Encode(v any) ([]byte, error) {
 		return nil, fmt.Errorf("encoding %T: %w", v, err)
 	}
 	return b, nil
+}
+
+// UDPHeartbeat is the direct heartbeat between directors, one UDP datagram
+// per interval to each peer, so that bus trouble is not taken for death.
+type UDPHeartbeat struct {
+	V       int    `json:"v"`
+	Cluster string `json:"c"`
+	Node    string `json:"n"`
+	Boot    string `json:"b"`
+	Seq     uint64 `json:"s"`
+}
+
+// DecodeUDPHeartbeat parses and checks a UDP heartbeat.
+func DecodeUDPHeartbeat(b []byte) (UDPHeartbeat, error) {
+	var h UDPHeartbeat
+	if err := decodeInto(b, &h); err != nil {
+		return UDPHeartbeat{}, err
+	}
+	if err := checkName("c", h.Cluster); err != nil {
+		return UDPHeartbeat{}, err
+	}
+	if err := checkName("n", h.Node); err != nil {
+		return UDPHeartbeat{}, err
+	}
+	if h.Boot == "" {
+		return UDPHeartbeat{}, missing("b")
+	}
+	return h, nil
+}
+
+// Assignment is the manager's decision about one VIP group.
+type Assignment struct {
+	Group string `json:"group"`
+	// Owner is the node that should hold the group; "" means nobody.
+	Owner string `json:"owner"`
+	// From, during a graceful move, is the previous owner: it stops
+	// answering ARP, the new owner brings the addresses up and announces
+	// them, then From drops them.
+	From   string    `json:"from,omitempty"`
+	Reason string    `json:"reason"`
+	Since  time.Time `json:"since"`
+	// Pinned is set by an operator's move: preemption leaves it alone.
+	Pinned bool `json:"pinned,omitempty"`
+}
+
+// Assignments is the manager's full VIP placement, published on core NATS
+// every heartbeat interval (Subjects.VIPAssignments) and kept in the vips
+// bucket. Agents ignore it when Epoch is older than the newest they know.
+type Assignments struct {
+	V      int          `json:"v"`
+	Epoch  uint64       `json:"epoch"`
+	Seq    uint64       `json:"seq"`
+	Sent   time.Time    `json:"sent"`
+	Groups []Assignment `json:"groups"`
+}
+
+// DecodeAssignments parses and checks an assignment snapshot.
+func DecodeAssignments(b []byte) (Assignments, error) {
+	var a Assignments
+	if err := decodeInto(b, &a); err != nil {
+		return Assignments{}, err
+	}
+	if a.Epoch == 0 {
+		return Assignments{}, missing("epoch")
+	}
+	for _, g := range a.Groups {
+		if err := checkName("group", g.Group); err != nil {
+			return Assignments{}, err
+		}
+		if g.Owner != "" && !model.ValidName(g.Owner) {
+			return Assignments{}, fmt.Errorf("%w: invalid owner %q", ErrMalformed, g.Owner)
+		}
+		if g.From != "" && !model.ValidName(g.From) {
+			return Assignments{}, fmt.Errorf("%w: invalid from %q", ErrMalformed, g.From)
+		}
+	}
+	return a, nil
+}
+
+// VIPRecord is one group's assignment as kept in the vips bucket.
+type VIPRecord struct {
+	V     int    `json:"v"`
+	Epoch uint64 `json:"epoch"`
+	Assignment
+}
+
+// DecodeVIPRecord parses a vips bucket value.
+func DecodeVIPRecord(b []byte) (VIPRecord, error) {
+	var r VIPRecord
+	if err := decodeInto(b, &r); err != nil {
+		return VIPRecord{}, err
+	}
+	if err := checkName("group", r.Group); err != nil {
+		return VIPRecord{}, err
+	}
+	return r, nil
+}
+
+// Desired is an operator's standing request, kept in the desired bucket:
+// key "drain.<node>" (Drained) or "move.<group>" (Node).
+type Desired struct {
+	V       int       `json:"v"`
+	Drained bool      `json:"drained,omitempty"`
+	Node    string    `json:"node,omitempty"`
+	At      time.Time `json:"at"`
+	By      string    `json:"by,omitempty"`
+}
+
+// DecodeDesired parses a desired bucket value.
+func DecodeDesired(b []byte) (Desired, error) {
+	var d Desired
+	if err := decodeInto(b, &d); err != nil {
+		return Desired{}, err
+	}
+	if d.Node != "" && !model.ValidName(d.Node) {
+		return Desired{}, fmt.Errorf("%w: invalid node %q", ErrMalformed, d.Node)
+	}
+	return d, nil
 }

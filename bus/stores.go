@@ -29,6 +29,8 @@ type Stores struct {
 	Election jetstream.KeyValue
 	Nodes    jetstream.KeyValue
 	Events   jetstream.Stream
+	VIPs     jetstream.KeyValue
+	Desired  jetstream.KeyValue
 }
 
 // OpenStores creates or updates the buckets and the event stream. Every agent
@@ -46,7 +48,7 @@ func OpenStores(ctx context.Context, js jetstream.JetStream, s Subjects, cfg Sto
 	st := &Stores{JS: js}
 	var (
 		wg   sync.WaitGroup
-		errs [3]error
+		errs [5]error
 	)
 	wg.Go(func() {
 		st.Election, errs[0] = retry(ctx, "election bucket", func(ctx context.Context) (jetstream.KeyValue, error) {
@@ -87,6 +89,22 @@ func OpenStores(ctx context.Context, js jetstream.JetStream, s Subjects, cfg Sto
 			})
 		})
 	})
+	for i, kv := range []struct {
+		dst         *jetstream.KeyValue
+		bucket, why string
+	}{
+		{&st.VIPs, s.VIPsBucket(), "Drover VIP group assignments"},
+		{&st.Desired, s.DesiredBucket(), "Drover operator requests (drains, moves)"},
+	} {
+		wg.Go(func() {
+			*kv.dst, errs[3+i] = retry(ctx, kv.bucket, func(ctx context.Context) (jetstream.KeyValue, error) {
+				return js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+					Bucket: kv.bucket, Description: kv.why, History: 5,
+					Storage: jetstream.FileStorage, Replicas: cfg.Replicas,
+				})
+			})
+		})
+	}
 	wg.Wait()
 	if err := errors.Join(errs[:]...); err != nil {
 		return nil, err

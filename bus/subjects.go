@@ -59,5 +59,14 @@ func (s Subjects) ElectionBucket() string { return "drover_" + s.Cluster + "_ele
 // last published by a manager.
 func (s Subjects) NodesBucket() string { return "drover_" + s.Cluster + "_nodes" }
 
+// VIPAssignments carries the manager's VIP placement (core NATS).
+func (s Subjects) VIPAssignments() string { return s.prefix() + "vip.assignments" }
+
+// VIPsBucket keeps the latest assignment of every VIP group.
+func (s Subjects) VIPsBucket() string { return "drover_" + s.Cluster + "_vips" }
+
+// DesiredBucket keeps operators' standing requests: drains and moves.
+func (s Subjects) DesiredBucket() string { return "drover_" + s.Cluster + "_desired" }
+
 // LeaseKey is the key of the manager lease in ElectionBucket.
 const LeaseKey = "manager"

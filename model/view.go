@@ -25,6 +25,8 @@ type View struct {
 	Epoch  uint64 `json:"epoch"`
 	Quorum Quorum `json:"quorum"`
 	Nodes  []Node `json:"nodes"`
+	// VIPGroups are the configured VIP groups with their owners.
+	VIPGroups []VIPGroupView `json:"vip_groups"`
 	// Dropped counts bus messages this node received and dropped, by reason.
 	Dropped Dropped `json:"dropped"`
 }
@@ -62,6 +64,14 @@ type Node struct {
 	Boot           string `json:"boot"`   // incarnation: changes on every agent start
 	Version        string `json:"version"`
 	Reason         string `json:"reason,omitempty"`
+	// Held lists the VIP groups the node says it holds.
+	Held []string `json:"held,omitempty"`
+	// UDP is whether some node hears this one's direct UDP heartbeats.
+	UDP bool `json:"udp"`
+	// BusIsolated: silent on the bus but heard over UDP: not dead.
+	BusIsolated bool `json:"bus_isolated,omitempty"`
+	// Drained nodes are given no VIP groups.
+	Drained bool `json:"drained,omitempty"`
 }
 
 // SortNodes orders nodes by name so renderings are stable.
