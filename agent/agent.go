@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/droverha/drover/agent/vip"
 	"github.com/droverha/drover/bus"
 	"github.com/droverha/drover/managers"
 	"github.com/droverha/drover/model"
@@ -49,6 +50,13 @@ type Agent struct {
 	stores      *bus.Stores
 	elector     *bus.Elector
 	records     map[string]managers.StoredRecord // the manager's cache of the nodes bucket
+	vips        vipState
+	udpSeen     map[string]time.Time // peer → last UDP heartbeat
+
+	udp     *udpPath
+	vipc    vip.Client
+	vipWake chan struct{}
+	guard   *guard
 }
 
 // New checks cfg and returns an agent ready to Run.
@@ -70,6 +78,19 @@ func New(cfg Config) (*Agent, error) {
 		}, now),
 	}
 	a.quorum = a.members.Quorum()
+	a.vips = newVIPState(now)
+	a.udpSeen = map[string]time.Time{}
+	a.vipWake = make(chan struct{}, 1)
+	if len(cfg.VIP.Groups) > 0 {
+		a.vipc = cfg.VIP.Client
+		if a.vipc == nil {
+			c, err := vip.New(vip.Options{})
+			if err != nil {
+				return nil, err
+			}
+			a.vipc = c
+		}
+	}
 	return a, nil
 }
 
@@ -102,6 +123,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { a.heartbeatLoop(runCtx) })
 	wg.Go(func() { a.electionLoop(runCtx) })
+	wg.Go(func() { a.vipLoop(runCtx) })
 	<-ctx.Done()
 	cancel()
 	wg.Wait()
@@ -131,6 +153,15 @@ func (a *Agent) start() error {
 		cc.URLs, cc.Credentials, cc.TLS = c.External.URLs, c.External.Credentials, c.External.TLS
 		cc.Timeout = 5 * time.Second
 	}
+	if len(c.VIP.Groups) > 0 {
+		a.adoptHeld()
+		if err := a.startGuard(); err != nil {
+			return err
+		}
+	}
+	if err := a.startUDP(); err != nil {
+		return err
+	}
 	nc, err := bus.Connect(cc)
 	if err != nil {
 		return err
@@ -149,6 +180,7 @@ func (a *Agent) start() error {
 		{a.subjects.Leaves(), "", a.onLeave},
 		{a.subjects.Status(), bus.StatusQueue, a.onStatus},
 		{a.subjects.StatusOf(c.Node), "", a.onStatus},
+		{a.subjects.VIPAssignments(), "", a.onAssignments},
 	}
 	for _, s := range subs {
 		if _, err := nc.QueueSubscribe(s.subj, s.queue, s.h); err != nil {
@@ -165,6 +197,9 @@ func (a *Agent) start() error {
 }
 
 func (a *Agent) stopBus() {
+	if a.udp != nil {
+		a.udp.conn.Close()
+	}
 	if a.pub != nil {
 		a.pub.Close()
 	}
@@ -183,7 +218,19 @@ func (a *Agent) stopBus() {
 func (a *Agent) leave() {
 	ctx, cancel := context.WithTimeout(context.Background(), 1200*time.Millisecond)
 	defer cancel()
-	if b, err := bus.Encode(bus.Leave{V: bus.Version, Node: a.cfg.Node, Boot: a.boot, Sent: time.Now().UTC(), Reason: "shutdown"}); err == nil {
+	bye := bus.Leave{V: bus.Version, Node: a.cfg.Node, Boot: a.boot, Sent: time.Now().UTC(), Reason: "shutdown"}
+	a.mu.Lock()
+	if held := a.groupNames(a.vips.held); len(held) > 0 {
+		// Keep the VIPs for a restart to pick up; the manager waits as long.
+		// The manager waits a little longer than the guard does.
+		bye.Held, bye.GraceMS = held, (a.cfg.VIP.RestartGrace + a.cfg.VIP.SelfFenceAfter).Milliseconds()
+		bye.Reason = fmt.Sprintf("shutdown; keeping VIP groups %v for %v for a restart", held, a.cfg.VIP.RestartGrace)
+	}
+	a.mu.Unlock()
+	if bye.GraceMS > 0 {
+		a.guard.grace(a.cfg.VIP.RestartGrace)
+	}
+	if b, err := bus.Encode(bye); err == nil {
 		_ = a.nc.Publish(a.subjects.Leave(a.cfg.Node), b)
 	}
 	a.mu.Lock()
@@ -277,9 +324,14 @@ func (a *Agent) beat(now time.Time) {
 	}
 	a.members.SetSelf(a.leader, a.epoch, q.Have, a.boot, a.cfg.Version)
 	a.hbSeq++
+	held, yielded := a.groupNames(a.vips.held), a.groupNames(a.vips.yielded)
+	udp := a.udpAgesLocked(now, a.cfg.DeadAfter)
+	candidate := a.cfg.VIP.Candidate(a.cfg.Node)
+	a.members.SetSelfVIPs(held, yielded, udp, candidate, now)
 	hb := bus.Heartbeat{V: bus.Version, Node: a.cfg.Node, Boot: a.boot, Seq: a.hbSeq, Sent: now.UTC(),
 		IntervalMS: a.cfg.HeartbeatInterval.Milliseconds(), Quorum: q.Have, Manager: a.leader, Epoch: a.epoch,
-		Version: a.cfg.Version}
+		Version: a.cfg.Version, Held: held, Yielded: yielded, UDP: udp, Candidate: candidate}
+	seq := a.hbSeq
 	if !a.leader {
 		hb.Epoch = 0
 	}
@@ -292,6 +344,8 @@ func (a *Agent) beat(now time.Time) {
 	if b, err := bus.Encode(hb); err == nil {
 		_ = a.nc.Publish(a.subjects.Heartbeat(a.cfg.Node), b)
 	}
+	a.sendUDP(seq)
+	a.guard.hold(a.cfg.VIP.Groups, held, yielded)
 }
 
 func (a *Agent) logTransitions(ts []managers.Transition) {
@@ -354,6 +408,12 @@ func (a *Agent) View() model.View {
 	v := model.View{
 		V: model.ViewVersion, Cluster: a.cfg.Cluster, Observer: a.cfg.Node, Time: now.UTC(),
 		Quorum: a.quorum, Nodes: a.members.Nodes(now), Dropped: a.drops.Snapshot(),
+		VIPGroups: a.vipViewLocked(),
+	}
+	for i, n := range v.Nodes {
+		v.Nodes[i].UDP = a.members.UDPHeard(n.Name, a.cfg.DeadAfter, now) || a.udpSeen[n.Name].After(now.Add(-a.cfg.DeadAfter))
+		v.Nodes[i].BusIsolated = n.State == model.NodeDead && v.Nodes[i].UDP
+		v.Nodes[i].Drained = a.vips.drained[n.Name]
 	}
 	if a.quorum.Have {
 		v.Manager, v.Epoch = a.members.Manager()
@@ -375,6 +435,7 @@ func (a *Agent) electionLoop(ctx context.Context) {
 		}
 		return
 	}
+	go a.watchDesired(ctx, stores.Desired)
 	el := bus.NewElector(bus.NewLease(stores.Election, a.cfg.Node, a.boot, nil), a.cfg.LeaseTTL, a.cfg.HeartbeatInterval)
 	a.mu.Lock()
 	a.stores, a.elector = stores, el
@@ -386,6 +447,10 @@ func (a *Agent) electionLoop(ctx context.Context) {
 		a.mu.Lock()
 		q := a.quorum.Have
 		a.mu.Unlock()
+		leading, _ := el.Leader()
+		if !leading && a.shouldHandOver() {
+			q = false // leave the manager's job to a node that owns no VIPs
+		}
 		d := el.Step(ctx, time.Now(), q)
 		if ctx.Err() != nil {
 			return
@@ -393,18 +458,28 @@ func (a *Agent) electionLoop(ctx context.Context) {
 		switch d.Change {
 		case bus.Elected:
 			a.mu.Lock()
-			a.leader, a.epoch, a.records = true, d.Epoch, nil
+			a.leader, a.epoch, a.records, a.vips.current = true, d.Epoch, nil, nil
 			a.mu.Unlock()
 			a.log.Info("elected manager", "epoch", d.Epoch)
 			a.emit(bus.EventManagerElected, a.cfg.Node, d.Epoch, bus.EventData{Node: a.cfg.Node, Epoch: d.Epoch, Reason: d.Reason})
 		case bus.SteppedDown:
 			a.mu.Lock()
-			a.leader, a.epoch, a.records = false, 0, nil
+			a.leader, a.epoch, a.records, a.vips.current = false, 0, nil, nil
 			a.mu.Unlock()
 			a.log.Warn("stepped down as manager", "epoch", d.Epoch, "reason", d.Reason, "err", d.Err)
 			a.emit(bus.EventManagerResigned, a.cfg.Node, d.Epoch, bus.EventData{Node: a.cfg.Node, Epoch: d.Epoch, Reason: d.Reason})
 		}
+		if leader, epoch := el.Leader(); leader && a.shouldHandOver() {
+			el.Resign(ctx)
+			a.mu.Lock()
+			a.leader, a.epoch, a.records, a.vips.current = false, 0, nil, nil
+			a.mu.Unlock()
+			reason := "handing over to a node that owns no VIP groups"
+			a.log.Info("resigned as manager", "epoch", epoch, "reason", reason)
+			a.emit(bus.EventManagerResigned, a.cfg.Node, epoch, bus.EventData{Node: a.cfg.Node, Epoch: epoch, Reason: reason})
+		}
 		if leader, epoch := el.Leader(); leader {
+			a.placeVIPs(ctx, stores, epoch)
 			a.manage(ctx, stores.Nodes, epoch)
 			if time.Since(lastPlacementCheck) > 2*time.Second {
 				lastPlacementCheck = time.Now()
@@ -434,4 +509,16 @@ func (a *Agent) keepLeaseStreamLeaderAway(ctx context.Context, stores *bus.Store
 		return
 	}
 	a.log.Info("moved the lease stream's Raft leadership to another node")
+}
+
+// shouldHandOver: a node that may own VIP groups leaves the manager's job
+// to one that cannot, when one is alive with quorum, so that losing a
+// director never also loses the manager.
+func (a *Agent) shouldHandOver() bool {
+	if !a.cfg.VIP.Candidate(a.cfg.Node) {
+		return false
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.members.NonCandidatePresent()
 }

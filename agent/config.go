@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"time"
 
+	"github.com/droverha/drover/agent/vip"
 	"github.com/droverha/drover/model"
 )
 
@@ -33,6 +35,9 @@ type Config struct {
 	EventsMaxAge   time.Duration
 	EventsMaxBytes int64
 
+	// VIP configures director high availability; zero for none.
+	VIP VIPConfig
+
 	// ConfigDigest identifies the configuration for the config.applied event.
 	ConfigDigest string
 
@@ -52,6 +57,50 @@ type ExternalBus struct {
 	URLs        []string
 	Credentials string
 	TLS         *tls.Config
+}
+
+// VIPConfig is the director side of the agent.
+type VIPConfig struct {
+	Groups []VIPGroup
+	// SelfFenceAfter: a holder that has heard neither a bus majority nor
+	// any UDP peer for this long releases its VIPs.
+	SelfFenceAfter time.Duration
+	// RestartGrace: on SIGTERM the agent keeps its VIPs this long for a
+	// restart to pick them up (hitless restart); the manager waits as long.
+	RestartGrace time.Duration
+	// UDPListen and UDPPeers (name → host:port) carry direct heartbeats.
+	UDPListen string
+	UDPPeers  map[string]string
+	// Client moves addresses; nil means the host's (vip.New).
+	Client vip.Client
+	// Guard starts `drover vip-guard` (GuardCommand) to drop this node's
+	// VIPs if the agent dies without a goodbye.
+	GuardCommand []string
+}
+
+// VIPGroup is one configured group with its announcement schedule.
+type VIPGroup struct {
+	model.VIPGroup
+	GARP vip.GARP
+}
+
+// Driver returns the group in the driver's terms.
+func (g VIPGroup) Driver() vip.Group {
+	d := vip.Group{Name: g.Name, Interface: g.Interface, Addresses: g.Addresses, GARP: g.GARP}
+	if g.VirtualMAC != "" {
+		d.VirtualMAC, _ = net.ParseMAC(g.VirtualMAC)
+	}
+	return d
+}
+
+// Candidate reports whether node may own any group.
+func (v VIPConfig) Candidate(node string) bool {
+	for _, g := range v.Groups {
+		if g.Priority(node) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // Replicas is the JetStream replication factor: min(3, voters).
@@ -86,6 +135,17 @@ func (c *Config) check() error {
 	}
 	if c.EventsMaxBytes <= 0 {
 		c.EventsMaxBytes = 256 << 20
+	}
+	if len(c.VIP.Groups) > 0 {
+		if c.VIP.SelfFenceAfter <= 0 {
+			c.VIP.SelfFenceAfter = 400 * time.Millisecond
+		}
+		if c.DeadAfter < c.VIP.SelfFenceAfter+2*c.HeartbeatInterval {
+			errs = append(errs, fmt.Errorf("dead_after %v must exceed self_fence_after %v by two heartbeat intervals", c.DeadAfter, c.VIP.SelfFenceAfter))
+		}
+		if c.VIP.RestartGrace <= 0 {
+			c.VIP.RestartGrace = 3 * time.Second
+		}
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)

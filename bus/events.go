@@ -28,6 +28,9 @@ const (
 	EventQuorumLost      = "quorum.lost"
 	EventQuorumRegained  = "quorum.regained"
 	EventConfigApplied   = "config.applied"
+	EventVIPAcquired     = "vip.acquired"
+	EventVIPReleased     = "vip.released"
+	EventVIPMoved        = "vip.moved"
 )
 
 // CloudEventsVersion is the CloudEvents specification version of Event.
@@ -69,6 +72,11 @@ type EventData struct {
 	Voters  int `json:"voters,omitempty"`
 	// Digest identifies an applied configuration for config.applied.
 	Digest string `json:"digest,omitempty"`
+	// VIP events: the group, its owners and addresses.
+	Group     string   `json:"group,omitempty"`
+	From      string   `json:"from,omitempty"`
+	To        string   `json:"to,omitempty"`
+	Addresses []string `json:"addresses,omitempty"`
 }
 
 // Type returns the Drover event type ("node.joined") of e.

@@ -1,6 +1,7 @@
 package managers
 
 import (
+	"sort"
 	"time"
 
 	"github.com/droverha/drover/bus"
@@ -39,6 +40,12 @@ type member struct {
 	epoch         uint64
 	version       string
 	reason        string
+	aliveSince    time.Time
+	held, yielded map[string]bool
+	udp           map[string]int64 // peers it hears over UDP → age (ms) when it said so
+	udpAt         time.Time        // when that report arrived
+	candidate     bool
+	graceUntil    time.Time
 }
 
 // Transition is a change of a node's state, with why it happened.
@@ -78,6 +85,8 @@ func (m *Membership) Heartbeat(h bus.Heartbeat, now time.Time) []Transition {
 	restarted := mb.boot != "" && mb.boot != h.Boot
 	mb.lastHeartbeat, mb.seq, mb.quorum, mb.manager, mb.epoch, mb.version =
 		now, h.Seq, h.Quorum, h.Manager, h.Epoch, h.Version
+	mb.held, mb.yielded = toSet(h.Held), toSet(h.Yielded)
+	mb.udp, mb.udpAt, mb.candidate = h.UDP, now, h.Candidate
 	prevBoot := mb.boot
 	mb.boot = h.Boot
 	if h.Node == m.cfg.Self {
@@ -118,6 +127,10 @@ func (m *Membership) Leave(l bus.Leave, now time.Time) []Transition {
 		reason += ": " + l.Reason
 	}
 	mb.manager = false
+	if l.GraceMS > 0 {
+		mb.graceUntil = now.Add(time.Duration(l.GraceMS) * time.Millisecond)
+		mb.held = toSet(l.Held)
+	}
 	return []Transition{m.set(mb, model.NodeLeft, reason, now)}
 }
 
@@ -146,6 +159,9 @@ func (m *Membership) Tick(now time.Time) []Transition {
 func (m *Membership) set(mb *member, to model.NodeState, reason string, now time.Time) Transition {
 	t := Transition{Node: mb.name, From: mb.state, To: to, Boot: mb.boot, Reason: reason, At: now}
 	mb.state, mb.since, mb.reason = to, now, reason
+	if to == model.NodeAlive && t.From != model.NodeSuspect {
+		mb.aliveSince = now
+	}
 	if !to.Present() {
 		mb.manager = false
 	}
@@ -215,6 +231,10 @@ func (m *Membership) Nodes(now time.Time) []model.Node {
 			HeartbeatAgeMS: -1, Manager: mb.manager && mb.state.Present(), Quorum: mb.quorum,
 			Boot: mb.boot, Version: mb.version, Reason: mb.reason,
 		}
+		for g := range mb.held {
+			n.Held = append(n.Held, g)
+		}
+		sort.Strings(n.Held)
 		if !mb.lastHeartbeat.IsZero() {
 			n.HeartbeatAgeMS = now.Sub(mb.lastHeartbeat).Milliseconds()
 		}
@@ -222,6 +242,101 @@ func (m *Membership) Nodes(now time.Time) []model.Node {
 	}
 	model.SortNodes(out)
 	return out
+}
+
+// SetSelfVIPs records the observer's own VIP state, which it knows
+// first-hand.
+func (m *Membership) SetSelfVIPs(held, yielded []string, udp map[string]int64, candidate bool, now time.Time) {
+	mb := m.members[m.cfg.Self]
+	mb.held, mb.yielded, mb.udp, mb.udpAt, mb.candidate = toSet(held), toSet(yielded), udp, now, candidate
+	if mb.aliveSince.IsZero() {
+		mb.aliveSince = mb.since
+	}
+}
+
+// UDPHeard reports whether a present node said, at most window ago, that it
+// heard node's UDP heartbeats at most window before that.
+func (m *Membership) UDPHeard(node string, window time.Duration, now time.Time) bool {
+	for _, mb := range m.members {
+		if mb.name == node || !mb.state.Present() || now.Sub(mb.udpAt) > window {
+			continue
+		}
+		if age, ok := mb.udp[node]; ok && age >= 0 && time.Duration(age)*time.Millisecond <= window {
+			return true
+		}
+	}
+	return false
+}
+
+// Infos returns what VIP placement needs about every member; drained names
+// the drained nodes.
+func (m *Membership) Infos(drained map[string]bool, udpWindow time.Duration, now time.Time) map[string]NodeInfo {
+	out := make(map[string]NodeInfo, len(m.members))
+	for _, mb := range m.members {
+		out[mb.name] = NodeInfo{
+			State: mb.state, AliveSince: mb.aliveSince, Held: mb.held, Yielded: mb.yielded,
+			UDPHeard: m.UDPHeard(mb.name, udpWindow, now), GraceUntil: mb.graceUntil, Drained: drained[mb.name],
+		}
+	}
+	return out
+}
+
+// HeardWithin counts the nodes, the observer included, whose last heartbeat
+// is at most d old.
+func (m *Membership) HeardWithin(d time.Duration, now time.Time) int {
+	n := 0
+	for _, mb := range m.members {
+		if mb.name == m.cfg.Self || (mb.state.Present() && now.Sub(mb.lastHeartbeat) <= d) {
+			n++
+		}
+	}
+	return n
+}
+
+// Holds reports whether node says it holds group.
+func (m *Membership) Holds(node, group string) bool {
+	mb, ok := m.members[node]
+	return ok && mb.held[group]
+}
+
+// Yielded reports whether node says it yielded group in a handover.
+func (m *Membership) Yielded(node, group string) bool {
+	mb, ok := m.members[node]
+	return ok && mb.yielded[group]
+}
+
+// Holders returns the nodes that report holding group, sorted.
+func (m *Membership) Holders(group string) []string {
+	var out []string
+	for _, mb := range m.members {
+		if mb.held[group] && (mb.state.Present() || mb.name == m.cfg.Self) {
+			out = append(out, mb.name)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// NonCandidatePresent reports whether a present node other than the
+// observer can own no VIP group: the manager should be such a node.
+func (m *Membership) NonCandidatePresent() bool {
+	for _, mb := range m.members {
+		if mb.name != m.cfg.Self && mb.state == model.NodeAlive && !mb.candidate && mb.quorum {
+			return true
+		}
+	}
+	return false
+}
+
+func toSet(xs []string) map[string]bool {
+	if len(xs) == 0 {
+		return nil
+	}
+	s := make(map[string]bool, len(xs))
+	for _, x := range xs {
+		s[x] = true
+	}
+	return s
 }
 
 func sortTransitions(ts []Transition) {

@@ -57,6 +57,20 @@ func (f *Fake) Held(g Group) (bool, error) {
 	return f.held[g.Name], nil
 }
 
+// Yield records a yield.
+func (f *Fake) Yield(_ context.Context, g Group) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.record("yield", g)
+}
+
+// Unyield records an unyield.
+func (f *Fake) Unyield(_ context.Context, g Group) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.record("unyield", g)
+}
+
 // Announce records an announcement.
 func (f *Fake) Announce(_ context.Context, g Group) error {
 	f.mu.Lock()

@@ -49,6 +49,12 @@ type Client interface {
 	Release(ctx context.Context, g Group) error
 	// Held reports whether all of g's addresses are up on this host.
 	Held(g Group) (bool, error)
+	// Yield keeps g's addresses answering traffic but stops this host
+	// answering ARP and neighbour solicitations for them, so a new owner can
+	// take over with no probe lost and never two MACs answering.
+	Yield(ctx context.Context, g Group) error
+	// Unyield undoes Yield (the group came back before it was released).
+	Unyield(ctx context.Context, g Group) error
 	// Announce sends one burst of gratuitous ARP / unsolicited NA for g.
 	Announce(ctx context.Context, g Group) error
 }

@@ -100,15 +100,7 @@ func (c *linuxClient) addrLink(g Group, create bool) (netlink.Link, error) {
 	// The parent must not answer ARP for addresses it does not carry, or
 	// two MACs would answer for the VIP (arp_ignore=1); and it should pick
 	// the best local source for its own ARP requests (arp_announce=2).
-	if err := c.inNS(func() error {
-		for k, v := range map[string]string{"arp_ignore": "1", "arp_announce": "2"} {
-			p := "/proc/sys/net/ipv4/conf/" + g.Interface + "/" + k
-			if err := os.WriteFile(p, []byte(v), 0o644); err != nil {
-				return fmt.Errorf("setting %s: %w", p, err)
-			}
-		}
-		return nil
-	}); err != nil {
+	if err := c.setARPQuiet(g.Interface); err != nil {
 		return nil, err
 	}
 	mv := &netlink.Macvlan{
@@ -174,7 +166,94 @@ func (c *linuxClient) Acquire(_ context.Context, g Group) (bool, error) {
 	return changed, nil
 }
 
-func (c *linuxClient) Release(_ context.Context, g Group) error {
+// hostPrefix is p as a host route: /32 or /128.
+func hostPrefix(p netip.Prefix) netip.Prefix {
+	return netip.PrefixFrom(p.Addr(), p.Addr().BitLen())
+}
+
+func (c *linuxClient) setARPQuiet(ifname string) error {
+	return c.inNS(func() error {
+		for k, v := range map[string]string{"arp_ignore": "1", "arp_announce": "2"} {
+			p := "/proc/sys/net/ipv4/conf/" + ifname + "/" + k
+			if err := os.WriteFile(p, []byte(v), 0o644); err != nil {
+				return fmt.Errorf("setting %s: %w", p, err)
+			}
+		}
+		return nil
+	})
+}
+
+// Yield moves the addresses to lo as host routes, the way LVS direct-routing
+// real servers carry a VIP: the host still accepts traffic for them, but
+// with arp_ignore=1 on the interface it no longer answers ARP (and IPv6
+// answers neighbour solicitations only for addresses on the receiving
+// interface).
+func (c *linuxClient) Yield(_ context.Context, g Group) error {
+	if g.VirtualMAC != nil {
+		return nil // both hosts answer with the same MAC: nothing to quiet
+	}
+	l, err := c.addrLink(g, false)
+	if err != nil {
+		return err
+	}
+	lo, err := c.nl.LinkByName("lo")
+	if err != nil {
+		return fmt.Errorf("lo: %w", err)
+	}
+	if err := c.setARPQuiet(g.Interface); err != nil {
+		return err
+	}
+	onLo, err := c.present(lo)
+	if err != nil {
+		return err
+	}
+	have, err := c.present(l)
+	if err != nil {
+		return err
+	}
+	for _, p := range g.Addresses {
+		if !onLo[p.Addr()] {
+			if err := c.nl.AddrAdd(lo, toNetlinkAddr(hostPrefix(p))); err != nil && !errors.Is(err, unix.EEXIST) {
+				return fmt.Errorf("adding %s to lo: %w", p.Addr(), err)
+			}
+		}
+		if have[p.Addr()] {
+			if err := c.nl.AddrDel(l, toNetlinkAddr(p)); err != nil && !errors.Is(err, unix.EADDRNOTAVAIL) {
+				return fmt.Errorf("removing %s from %s: %w", p, g.Interface, err)
+			}
+		}
+	}
+	return nil
+}
+
+// Unyield removes the lo copies that Yield made.
+func (c *linuxClient) Unyield(_ context.Context, g Group) error {
+	if g.VirtualMAC != nil {
+		return nil
+	}
+	lo, err := c.nl.LinkByName("lo")
+	if err != nil {
+		return fmt.Errorf("lo: %w", err)
+	}
+	onLo, err := c.present(lo)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, p := range g.Addresses {
+		if onLo[p.Addr()] {
+			if err := c.nl.AddrDel(lo, toNetlinkAddr(hostPrefix(p))); err != nil && !errors.Is(err, unix.EADDRNOTAVAIL) {
+				errs = append(errs, fmt.Errorf("removing %s from lo: %w", p.Addr(), err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (c *linuxClient) Release(ctx context.Context, g Group) error {
+	if err := c.Unyield(ctx, g); err != nil {
+		return err
+	}
 	l, err := c.addrLink(g, false)
 	if err != nil {
 		return err

@@ -13,7 +13,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/droverha/drover/agent"
+	"github.com/droverha/drover/agent/vip"
 	"github.com/droverha/drover/cmd/drover/config"
+	"github.com/droverha/drover/model"
 )
 
 func newAgentCmd() *cobra.Command {
@@ -84,7 +86,10 @@ func agentConfig(c *config.Config) (agent.Config, error) {
 			return agent.Config{}, exitf(2, "%v", err)
 		}
 		a.External = &agent.ExternalBus{URLs: c.Bus.External.URLs, Credentials: c.Bus.External.Credentials, TLS: tc}
-		return a, nil
+		return a, vipConfig(c, &a)
+	}
+	if err := vipConfig(c, &a); err != nil {
+		return agent.Config{}, err
 	}
 	e := &agent.EmbeddedBus{Listen: c.Bus.Listen, ClusterListen: c.Bus.Cluster.Listen, Advertise: c.Bus.Cluster.Advertise}
 	for _, p := range c.Bus.Cluster.Peers {
@@ -94,4 +99,59 @@ func agentConfig(c *config.Config) (agent.Config, error) {
 	}
 	a.Embedded = e
 	return a, nil
+}
+
+// vipConfig fills in the director side.
+func vipConfig(c *config.Config, a *agent.Config) error {
+	if len(c.VIPGroups) == 0 {
+		return nil
+	}
+	v := &a.VIP
+	v.SelfFenceAfter = c.Fence.SelfFenceAfter
+	v.UDPListen = c.Heartbeat.UDP.Listen
+	if len(c.Heartbeat.UDP.Peers) > 0 {
+		v.UDPPeers = map[string]string{}
+		for _, p := range c.Heartbeat.UDP.Peers {
+			v.UDPPeers[p.Name] = p.Addr
+		}
+	}
+	for _, g := range c.VIPGroups {
+		mg := model.VIPGroup{Name: g.Name, Interface: g.Interface, Addresses: g.Addresses,
+			Preempt: g.Preempt, PreemptDelay: g.PreemptDelay}
+		if mac := g.VirtualMAC(); mac != nil {
+			mg.VirtualMAC = mac.String()
+		}
+		for _, cand := range g.Candidates {
+			mg.Candidates = append(mg.Candidates, model.Candidate{Node: cand.Node, Priority: cand.Priority})
+		}
+		v.Groups = append(v.Groups, agent.VIPGroup{VIPGroup: mg, GARP: vip.GARP{
+			Count: g.GARP.Count, Interval: g.GARP.Interval, RepeatAfter: g.GARP.RepeatAfter,
+			Refresh: g.GARP.Refresh, Mode: vip.Mode(g.GARP.Mode),
+		}})
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return exitf(1, "finding the drover binary for the VIP guard: %v", err)
+	}
+	v.GuardCommand = []string{self, "vip-guard"}
+	return nil
+}
+
+func newVIPGuardCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:    "vip-guard",
+		Short:  "Companion process of the agent: drops this host's VIPs if the agent dies",
+		Hidden: true,
+		Args:   cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := vip.New(vip.Options{})
+			if err != nil {
+				return exitf(1, "%v", err)
+			}
+			if err := agent.RunGuard(os.Stdin, c); err != nil {
+				return exitf(1, "vip-guard: %v", err)
+			}
+			return nil
+		},
+	}
 }

@@ -99,7 +99,7 @@ func renderStatus(w io.Writer, v model.View) {
 	fmt.Fprintf(w, "dropped:  %d messages (%d malformed, %d unknown version, %d stale epoch)\n", d.Total(), d.Malformed, d.UnknownVersion, d.StaleEpoch)
 	fmt.Fprintf(w, "seen by:  %s at %s\n\n", v.Observer, v.Time.Format(time.RFC3339))
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NODE\tSTATE\tSINCE\tHEARTBEAT\tROLE\tQUORUM\tVERSION\tREASON")
+	fmt.Fprintln(tw, "NODE\tSTATE\tSINCE\tHEARTBEAT\tROLE\tQUORUM\tHOLDS\tVERSION\tREASON")
 	for _, n := range v.Nodes {
 		role := "-"
 		if n.Manager {
@@ -113,8 +113,37 @@ func renderStatus(w io.Writer, v model.View) {
 		if n.Quorum {
 			nq = "yes"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", n.Name, n.State, age(v.Time.Sub(n.Since)), hb, role, nq,
-			orDash(n.Version), orDash(n.Reason))
+		state := n.State.String()
+		if n.BusIsolated {
+			state = "bus-isolated"
+		}
+		if n.Drained {
+			state += ",drained"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", n.Name, state, age(v.Time.Sub(n.Since)), hb, role, nq,
+			orDash(strings.Join(n.Held, ",")), orDash(n.Version), orDash(n.Reason))
+	}
+	tw.Flush()
+	if len(v.VIPGroups) == 0 {
+		return
+	}
+	fmt.Fprintln(w)
+	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "VIP GROUP\tADDRESSES\tOWNER\tHELD BY\tSINCE\tREASON")
+	for _, g := range v.VIPGroups {
+		owner := orDash(g.Owner)
+		if g.From != "" {
+			owner += " (from " + g.From + ")"
+		}
+		since := "-"
+		if !g.Since.IsZero() {
+			since = age(v.Time.Sub(g.Since))
+		}
+		addrs := strings.Join(g.Addresses, ",")
+		if g.VirtualMAC != "" {
+			addrs += " mac " + g.VirtualMAC
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", g.Name, addrs, owner, orDash(strings.Join(g.HeldBy, ",")), since, g.Reason)
 	}
 	tw.Flush()
 }

@@ -279,7 +279,7 @@ var settings = []setting{
 		func(c *Config) any { return &c.Events.MaxAge }},
 	{"events.max_bytes", "", defaultMaxBytes, "",
 		func(c *Config) any { return &c.Events.MaxBytes }},
-	{"self_fence_after", "self-fence-after", defaultSelfFence, "release held VIPs after this `duration` cut off from the cluster, 20ms..1m (default 400ms)",
+	{"self_fence_after", "self-fence-after", defaultSelfFence, "release held VIPs when cut off from the cluster for this `duration`, 20ms..1m (default 400ms)",
 		func(c *Config) any { return &c.Fence.SelfFenceAfter }},
 	{"vip_groups", "", nil, "",
 		func(c *Config) any { return &c.VIPGroups }},

@@ -53,3 +53,22 @@ func TestProblemsError(t *testing.T) {
 		t.Errorf("Error() = %q, want %q", got, want)
 	}
 }
+
+func TestVirtualMAC(t *testing.T) {
+	for _, tc := range []struct {
+		id   int
+		want string
+	}{
+		{0, ""},
+		{1, "00:00:5e:00:01:01"},
+		{42, "00:00:5e:00:01:2a"},
+		{255, "00:00:5e:00:01:ff"},
+		{256, ""},
+		{-1, ""},
+	} {
+		mac := VIPGroup{VirtualMACID: tc.id}.VirtualMAC()
+		if got := mac.String(); got != tc.want || (tc.want == "") != (mac == nil) {
+			t.Errorf("VirtualMAC() with id %d = %q, want %q", tc.id, got, tc.want)
+		}
+	}
+}

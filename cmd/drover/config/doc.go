@@ -11,4 +11,8 @@
 // yaml.Node walk of the same bytes viper decoded), "FILE" for TOML and
 // JSON, "env DROVER_X", "flag --x" or "default". docs/config.md lists the
 // keys.
+//
+// Validation is not only of the text: the VIP groups this node is a
+// candidate for are checked against this host's interfaces
+// (Options.Interfaces), so a file is valid for the host it is loaded on.
 package config

@@ -3,8 +3,12 @@ package config
 import (
 	"errors"
 	"flag"
+	"fmt"
+	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -16,7 +20,8 @@ import (
 var update = flag.Bool("update", false, "rewrite golden files")
 
 // testLoad loads like the agent would with a flag set parsed from args, an
-// environment of env and a host named n1.example.com, as root.
+// environment of env and a host named n1.example.com with testInterfaces,
+// as root.
 type testLoad struct {
 	file     string
 	env      map[string]string
@@ -24,6 +29,25 @@ type testLoad struct {
 	hostname func() (string, error)
 	euid     int
 }
+
+// testInterfaces is a host with eth0 on 192.0.2.1/24 and 2001:db8::1/64,
+// eth1 with no addresses, and eth2 holding VIP 198.51.100.200/24 besides
+// its own 192.0.2.1/24.
+func testInterfaces(name string) ([]netip.Prefix, error) {
+	switch name {
+	case "eth0":
+		return []netip.Prefix{netip.MustParsePrefix("192.0.2.1/24"), netip.MustParsePrefix("2001:db8::1/64")}, nil
+	case "eth1":
+		return nil, nil
+	case "eth2":
+		return []netip.Prefix{netip.MustParsePrefix("192.0.2.1/24"), netip.MustParsePrefix("198.51.100.200/24")}, nil
+	}
+	return nil, fmt.Errorf("%w: %s", ErrNoInterface, name)
+}
+
+// comparePrefixes lets cmp compare netip values, whose fields are
+// unexported.
+var comparePrefixes = cmp.Comparer(func(a, b netip.Prefix) bool { return a == b })
 
 func (tl testLoad) load(t *testing.T) (*Config, error) {
 	t.Helper()
@@ -44,6 +68,7 @@ func (tl testLoad) load(t *testing.T) (*Config, error) {
 			return v, ok
 		},
 		Hostname:    hostname,
+		Interfaces:  testInterfaces,
 		geteuid:     func() int { return tl.euid },
 		defaultFile: filepath.Join(t.TempDir(), "absent.yaml"),
 	})
@@ -57,10 +82,40 @@ func defaults() Config {
 		DataDir:   "/var/lib/drover",
 		Log:       Log{Level: "info", Format: "text"},
 		Bus:       Bus{Listen: "127.0.0.1:4222", External: External{ExpectedNodes: 1}},
-		Heartbeat: Heartbeat{Interval: 250 * time.Millisecond, SuspectAfter: 750 * time.Millisecond, DeadAfter: 2 * time.Second},
+		Heartbeat: Heartbeat{Interval: 100 * time.Millisecond, SuspectAfter: 300 * time.Millisecond, DeadAfter: 700 * time.Millisecond},
 		Election:  Election{LeaseTTL: 3 * time.Second},
 		Events:    Events{MaxAge: 168 * time.Hour, MaxBytes: 256 << 20},
+		Fence:     Fence{SelfFenceAfter: 400 * time.Millisecond},
 	}
+}
+
+// defaultGARPs is what a VIP group without garp settings gets.
+var defaultGARPs = GARP{Count: 3, Interval: 100 * time.Millisecond, RepeatAfter: 2 * time.Second, Mode: "both"}
+
+// full is what testdata/full.yaml sets.
+func full(c *Config) {
+	c.File = "testdata/full.yaml"
+	c.Node = "dir1"
+	c.Cluster = "prod"
+	c.Log.Format = "json"
+	c.Bus.Cluster = BusCluster{Listen: "0.0.0.0:6222", Advertise: "192.0.2.1:6222", Peers: []Peer{
+		{"dir1", "nats-route://192.0.2.1:6222"},
+		{"dir2", "nats-route://192.0.2.2:6222"},
+		{"dir3", "nats-route://192.0.2.3:6222"},
+	}}
+	c.Heartbeat.UDP = UDPHeartbeat{Listen: "192.0.2.1:6300", Peers: []UDPPeer{
+		{"dir2", "192.0.2.2:6300"},
+		{"dir3", "192.0.2.3:6300"},
+	}}
+	c.VIPGroups = []VIPGroup{{
+		Name:         "web",
+		Interface:    "eth0",
+		Addresses:    []netip.Prefix{netip.MustParsePrefix("192.0.2.100/24"), netip.MustParsePrefix("2001:db8::100/64")},
+		Candidates:   []Candidate{{"dir1", 200}, {"dir2", 100}},
+		Preempt:      true,
+		VirtualMACID: 1,
+		GARP:         defaultGARPs,
+	}}
 }
 
 var threePeers = []Peer{
@@ -77,12 +132,7 @@ func TestLoad(t *testing.T) {
 	}{
 		{"nothing set", testLoad{}, func(c *Config) {}},
 		{"empty file", testLoad{file: "testdata/empty.yaml"}, func(c *Config) { c.File = "testdata/empty.yaml" }},
-		{"full file", testLoad{file: "testdata/full.yaml"}, func(c *Config) {
-			c.File = "testdata/full.yaml"
-			c.Cluster = "prod"
-			c.Log.Format = "json"
-			c.Bus.Cluster = BusCluster{Listen: "0.0.0.0:6222", Advertise: "192.0.2.1:6222", Peers: threePeers}
-		}},
+		{"full file", testLoad{file: "testdata/full.yaml"}, full},
 		{"toml", testLoad{file: "testdata/full.toml"}, func(c *Config) {
 			c.File = "testdata/full.toml"
 			c.Cluster = "prod"
@@ -110,31 +160,69 @@ func TestLoad(t *testing.T) {
 			}
 		}},
 		{"env over file", testLoad{file: "testdata/full.yaml", env: map[string]string{
-			"DROVER_NODE":               "n2",
-			"DROVER_LOG_FORMAT":         "TEXT",
-			"DROVER_HEARTBEAT_INTERVAL": "200ms",
-			"DROVER_EVENTS_MAX_BYTES":   "1GiB",
-			"DROVER_NOT_A_KEY":          "ignored",
-			"DROVER_CLUSTER":            "", // empty is unset
+			"DROVER_LOG_FORMAT":           "TEXT",
+			"DROVER_HEARTBEAT_INTERVAL":   "150ms",
+			"DROVER_HEARTBEAT_UDP_LISTEN": "0.0.0.0:6300",
+			"DROVER_EVENTS_MAX_BYTES":     "1GiB",
+			"DROVER_SELF_FENCE_AFTER":     "300ms",
+			"DROVER_NOT_A_KEY":            "ignored",
+			"DROVER_CLUSTER":              "", // empty is unset
+			"DROVER_VIP_GROUPS":           "ignored: file only",
+			"DROVER_HEARTBEAT_UDP_PEERS":  "ignored: file only",
 		}}, func(c *Config) {
-			c.File = "testdata/full.yaml"
-			c.Node = "n2"
-			c.Cluster = "prod"
-			c.Bus.Cluster = BusCluster{Listen: "0.0.0.0:6222", Advertise: "192.0.2.1:6222", Peers: threePeers}
-			c.Heartbeat.Interval = 200 * time.Millisecond
+			full(c)
+			c.Log.Format = "text"
+			c.Heartbeat.Interval = 150 * time.Millisecond
+			c.Heartbeat.UDP.Listen = "0.0.0.0:6300"
 			c.Events.MaxBytes = 1 << 30
+			c.Fence.SelfFenceAfter = 300 * time.Millisecond
 		}},
 		{"flags over env", testLoad{
 			file: "testdata/full.yaml",
-			env:  map[string]string{"DROVER_NODE": "n2", "DROVER_HEARTBEAT_INTERVAL": "fast"},
-			args: []string{"--node=n3", "--heartbeat-interval=100ms", "--dead-after=1s", "--log-level=debug"},
+			// dir2 is among the UDP peers, so the file is wrong for it.
+			env: map[string]string{"DROVER_NODE": "dir2", "DROVER_HEARTBEAT_INTERVAL": "fast", "DROVER_SELF_FENCE_AFTER": "1s"},
+			args: []string{"--node=dir1", "--heartbeat-interval=50ms", "--dead-after=1s", "--log-level=debug",
+				"--self-fence-after=800ms"},
 		}, func(c *Config) {
-			c.File = "testdata/full.yaml"
-			c.Node = "n3"
-			c.Cluster = "prod"
-			c.Log = Log{Level: "debug", Format: "json"}
-			c.Bus.Cluster = BusCluster{Listen: "0.0.0.0:6222", Advertise: "192.0.2.1:6222", Peers: threePeers}
-			c.Heartbeat = Heartbeat{Interval: 100 * time.Millisecond, SuspectAfter: 750 * time.Millisecond, DeadAfter: time.Second}
+			full(c)
+			c.Log.Level = "debug"
+			c.Heartbeat.Interval = 50 * time.Millisecond
+			c.Heartbeat.DeadAfter = time.Second
+			c.Fence.SelfFenceAfter = 800 * time.Millisecond
+		}},
+		{"vip groups: defaults, and host checks only where this node is a candidate", testLoad{file: "testdata/vip_elsewhere.yaml"}, func(c *Config) {
+			c.File = "testdata/vip_elsewhere.yaml"
+			c.Node = "dir1"
+			c.VIPGroups = []VIPGroup{{
+				Name:       "web",
+				Interface:  "eth0",
+				Addresses:  []netip.Prefix{netip.MustParsePrefix("192.0.2.100/24"), netip.MustParsePrefix("2001:db8::100/128")},
+				Candidates: []Candidate{{"dir1", 100}, {"dir2", 50}},
+				Preempt:    true,
+				GARP:       defaultGARPs,
+			}, {
+				Name:       "db",
+				Interface:  "bond9",
+				Addresses:  []netip.Prefix{netip.MustParsePrefix("198.51.100.7/24")},
+				Candidates: []Candidate{{"dir2", 100}, {"dir3", 100}},
+				GARP:       GARP{Count: 5, Interval: 100 * time.Millisecond, RepeatAfter: 2 * time.Second, Refresh: time.Minute, Mode: "reply"},
+			}}
+		}},
+		{"vip groups in toml", testLoad{file: "testdata/vip.toml"}, func(c *Config) {
+			c.File = "testdata/vip.toml"
+			c.Node = "dir1"
+			c.VIPGroups = []VIPGroup{{
+				Name:         "web",
+				Interface:    "eth0",
+				Addresses:    []netip.Prefix{netip.MustParsePrefix("192.0.2.100/24")},
+				Candidates:   []Candidate{{"dir1", 200}},
+				Preempt:      true,
+				VirtualMACID: 3,
+				GARP:         GARP{Count: 3, Interval: 50 * time.Millisecond, RepeatAfter: 2 * time.Second, Mode: "both"},
+			}}
+		}},
+		{"self_fence_after without vip groups", testLoad{args: []string{"--self-fence-after=1s"}}, func(c *Config) {
+			c.Fence.SelfFenceAfter = time.Second
 		}},
 		{"peers from env", testLoad{env: map[string]string{
 			"DROVER_BUS_CLUSTER_LISTEN": ":6222",
@@ -182,7 +270,7 @@ func TestLoad(t *testing.T) {
 			}
 			want := defaults()
 			tc.want(&want)
-			if diff := cmp.Diff(&want, got); diff != "" {
+			if diff := cmp.Diff(&want, got, comparePrefixes); diff != "" {
 				t.Errorf("Load (-want +got):\n%s", diff)
 			}
 		})
@@ -208,15 +296,52 @@ func TestLoadDefaultFile(t *testing.T) {
 	}
 }
 
+// TestLoadFileIgnoresEnv loads a file without VIP groups, as LoadFile
+// checks those against the host it runs on.
 func TestLoadFileIgnoresEnv(t *testing.T) {
 	t.Setenv("DROVER_NODE", "not a name")
 	t.Setenv("DROVER_HEARTBEAT_INTERVAL", "fast")
-	c, err := LoadFile("testdata/full.yaml")
+	c, err := LoadFile("testdata/full.toml")
 	if err != nil {
 		t.Fatalf("LoadFile: %v", err)
 	}
-	if c.Node != "n1" || c.Heartbeat.Interval != 250*time.Millisecond {
+	if c.Node != "n1" || c.Heartbeat.Interval != 100*time.Millisecond {
 		t.Errorf("LoadFile took the environment: node %q, interval %v", c.Node, c.Heartbeat.Interval)
+	}
+}
+
+func TestLoadFileChecksHost(t *testing.T) {
+	const ifname = "drover-absent0"
+	if _, err := net.InterfaceByName(ifname); err == nil {
+		t.Skipf("this host has an interface %s", ifname)
+	}
+	path := filepath.Join(t.TempDir(), "drover.yaml")
+	data := "node: dir1\nvip_groups:\n  - name: web\n    interface: " + ifname +
+		"\n    addresses: [192.0.2.100/24]\n    candidates: [{node: dir1}]\n"
+	if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := LoadFile(path)
+	want := path + `:4: vip_groups[0].interface: no interface "drover-absent0" on this host`
+	if err == nil || err.Error() != want {
+		t.Errorf("LoadFile = %v, want %q", err, want)
+	}
+}
+
+func TestHostInterfaces(t *testing.T) {
+	if _, err := hostInterfaces("drover-absent0"); !errors.Is(err, ErrNoInterface) || !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("hostInterfaces(a missing interface) = %v, want ErrNoInterface", err)
+	}
+	lo, err := net.InterfaceByName("lo")
+	if err != nil {
+		t.Skipf("no lo: %v", err)
+	}
+	if addrs, err := lo.Addrs(); err != nil || !slices.ContainsFunc(addrs, func(a net.Addr) bool { return a.String() == "127.0.0.1/8" }) {
+		t.Skipf("lo lacks 127.0.0.1/8: %v %v", addrs, err)
+	}
+	got, err := hostInterfaces("lo")
+	if err != nil || !slices.Contains(got, netip.MustParsePrefix("127.0.0.1/8")) {
+		t.Errorf("hostInterfaces(lo) = %v, %v; want 127.0.0.1/8 among them", got, err)
 	}
 }
 
@@ -248,10 +373,12 @@ func TestProblems(t *testing.T) {
 			`testdata/types.yaml:9: bus.external.tls.insecure_skip_verify: expected true or false, got a string`,
 			`testdata/types.yaml:11: heartbeat.interval: expected a duration such as 250ms, got a mapping`,
 			`testdata/types.yaml:14: events.max_bytes: expected a size such as 256MiB, got a boolean`,
+			`testdata/types.yaml:15: self_fence_after: 1 needs a unit, e.g. 250ms`,
+			`testdata/types.yaml:16: vip_groups: expected a list of VIP groups, got a string`,
 		}},
 		{"section not a mapping", testLoad{file: "testdata/sections.yaml"}, []string{
 			`testdata/sections.yaml:2: bus: expected a mapping, got a string`,
-			`testdata/sections.yaml:4: heartbeat.interval: 1s makes heartbeat.suspect_after 3s, which must be shorter than heartbeat.dead_after (2s); set those too`,
+			`testdata/sections.yaml:4: heartbeat.interval: 1s makes heartbeat.suspect_after 3s, which must be shorter than heartbeat.dead_after (700ms); set those too`,
 		}},
 		{"durations and sizes", testLoad{file: "testdata/durations.yaml"}, []string{
 			`testdata/durations.yaml:2: heartbeat.interval: 5ms is out of range (10ms..10s)`,
@@ -331,6 +458,8 @@ func TestProblems(t *testing.T) {
 			"DROVER_BUS_EXTERNAL_CREDENTIALS":              "testdata/external/missing.creds",
 			"DROVER_EVENTS_MAX_BYTES":                      "lots",
 			"DROVER_EVENTS_MAX_AGE":                        "1y",
+			"DROVER_HEARTBEAT_UDP_LISTEN":                  "nohost",
+			"DROVER_SELF_FENCE_AFTER":                      "2m",
 		}}, []string{
 			`env DROVER_NODE: node: "bad name" is not a valid name: ` + nameRule,
 			`env DROVER_BUS_EXTERNAL_URLS: bus.external.urls[1]: "ftp://192.0.2.11": scheme must be nats, tls, ws or wss`,
@@ -338,8 +467,10 @@ func TestProblems(t *testing.T) {
 			`env DROVER_BUS_EXTERNAL_TLS_INSECURE_SKIP_VERIFY: bus.external.tls.insecure_skip_verify: "maybe" is not true or false`,
 			`env DROVER_BUS_EXTERNAL_EXPECTED_NODES: bus.external.expected_nodes: "three" is not a whole number`,
 			`env DROVER_HEARTBEAT_INTERVAL: heartbeat.interval: 250 needs a unit, e.g. 250ms`,
+			`env DROVER_HEARTBEAT_UDP_LISTEN: heartbeat.udp.listen: "nohost" is not host:port`,
 			`env DROVER_EVENTS_MAX_AGE: events.max_age: "1y" is not a duration (e.g. 250ms, 2s, 1m)`,
 			`env DROVER_EVENTS_MAX_BYTES: events.max_bytes: "lots" is not a size (e.g. 256MiB, 1GiB, 500MB)`,
+			`env DROVER_SELF_FENCE_AFTER: self_fence_after: 2m is out of range (20ms..1m)`,
 		}},
 		{"flag values", testLoad{args: []string{
 			"--peer", "n1=192.0.2.1:6222", "--peer", "n2", "--cluster-listen", ":6222",
@@ -357,6 +488,106 @@ func TestProblems(t *testing.T) {
 			args: []string{"--log-level", "warn"},
 		}, []string{
 			`env DROVER_LOG_FORMAT: log.format: "xml" is not one of text, json`,
+		}},
+		{"overlapping vip groups", testLoad{file: "testdata/vip_overlap.yaml"}, []string{
+			`testdata/vip_overlap.yaml:10: vip_groups[1].addresses[0]: 192.0.2.100 is already in group "web" (vip_groups[0])`,
+			`testdata/vip_overlap.yaml:12: vip_groups[1].addresses[2]: 192.0.2.101 is already vip_groups[1].addresses[1]`,
+		}},
+		{"unknown interface", testLoad{file: "testdata/vip_interface.yaml"}, []string{
+			`testdata/vip_interface.yaml:4: vip_groups[0].interface: no interface "eth9" on this host`,
+			`testdata/vip_interface.yaml:8: vip_groups[1].interface: "eth0:1" is not an interface name: use 1 to 15 characters other than '/', ':' and white space`,
+			`testdata/vip_interface.yaml:12: vip_groups[2].interface: "a-very-long-name" is not an interface name: use 1 to 15 characters other than '/', ':' and white space`,
+		}},
+		{"vip outside every subnet", testLoad{file: "testdata/vip_outside.yaml"}, []string{
+			`testdata/vip_outside.yaml:6: vip_groups[0].addresses[0]: 198.51.100.100 is outside every subnet of eth0 (192.0.2.1/24, 2001:db8::1/64)`,
+			`testdata/vip_outside.yaml:8: vip_groups[0].addresses[2]: 2001:db8:1::100 is outside every subnet of eth0 (192.0.2.1/24, 2001:db8::1/64)`,
+			`testdata/vip_outside.yaml:12: vip_groups[1].addresses[0]: 192.0.2.101 is outside every subnet of eth1 (eth1 has no addresses)`,
+			`testdata/vip_outside.yaml:17: vip_groups[2].addresses[0]: 198.51.100.200 is outside every subnet of eth2 (192.0.2.1/24)`,
+		}},
+		{"duplicate virtual mac id", testLoad{file: "testdata/vip_mac.yaml"}, []string{
+			`testdata/vip_mac.yaml:12: vip_groups[1].virtual_mac_id: 7 (00:00:5e:00:01:07) is already the virtual MAC of group "web" (vip_groups[0])`,
+			`testdata/vip_mac.yaml:17: vip_groups[2].virtual_mac_id: 256 is out of range (1..255)`,
+		}},
+		{"bad prefixes", testLoad{file: "testdata/vip_prefix.yaml"}, []string{
+			`testdata/vip_prefix.yaml:6: vip_groups[0].addresses[0]: "192.0.2.100" needs the length of its prefix, e.g. 192.0.2.100/24`,
+			`testdata/vip_prefix.yaml:7: vip_groups[0].addresses[1]: "2001:db8::100" needs the length of its prefix, e.g. 2001:db8::100/64`,
+			`testdata/vip_prefix.yaml:8: vip_groups[0].addresses[2]: "192.0.2.300/24" is not an IP address with a prefix length (e.g. 192.0.2.100/24, 2001:db8::100/64)`,
+			`testdata/vip_prefix.yaml:9: vip_groups[0].addresses[3]: "192.0.2.100/33" is not an IP address with a prefix length (e.g. 192.0.2.100/24, 2001:db8::100/64)`,
+			`testdata/vip_prefix.yaml:10: vip_groups[0].addresses[4]: "fe80::100%eth0/64": leave out the zone; the group's interface is the zone`,
+			`testdata/vip_prefix.yaml:11: vip_groups[0].addresses[5]: "::ffff:192.0.2.100/120": write an IPv4 address as IPv4, e.g. 192.0.2.100/24`,
+			`testdata/vip_prefix.yaml:12: vip_groups[0].addresses[6]: "127.0.0.2/8": a VIP cannot be a loopback address`,
+			`testdata/vip_prefix.yaml:13: vip_groups[0].addresses[7]: "224.0.0.18/24": a VIP cannot be a multicast address`,
+			`testdata/vip_prefix.yaml:14: vip_groups[0].addresses[8]: expected an address such as 192.0.2.100/24, got a number`,
+		}},
+		{"network address", testLoad{file: "testdata/vip_network.yaml"}, []string{
+			`testdata/vip_network.yaml:6: vip_groups[0].addresses[0]: "192.0.2.0/24": 192.0.2.0 is the network address of its prefix`,
+			`testdata/vip_network.yaml:7: vip_groups[0].addresses[1]: "192.0.2.255/24": 192.0.2.255 is the broadcast address of its prefix`,
+			`testdata/vip_network.yaml:8: vip_groups[0].addresses[2]: "2001:db8::/64": 2001:db8:: is the network address of its prefix`,
+		}},
+		{"unknown candidate", testLoad{file: "testdata/vip_unknown_candidate.yaml"}, []string{
+			`testdata/vip_unknown_candidate.yaml:15: vip_groups[0].candidates[1].node: unknown node "dir4": not in bus.cluster.peers`,
+		}},
+		{"duplicate candidate", testLoad{file: "testdata/vip_dup_candidate.yaml"}, []string{
+			`testdata/vip_dup_candidate.yaml:10: vip_groups[0].candidates[2].node: "dir1" is already a candidate (vip_groups[0].candidates[0])`,
+		}},
+		{"priority out of range", testLoad{file: "testdata/vip_priority.yaml"}, []string{
+			`testdata/vip_priority.yaml:8: vip_groups[0].candidates[0].priority: 0 is out of range (1..255)`,
+			`testdata/vip_priority.yaml:10: vip_groups[0].candidates[1].priority: 256 is out of range (1..255)`,
+			`testdata/vip_priority.yaml:12: vip_groups[0].candidates[2].priority: expected a whole number, got a string`,
+		}},
+		{"bad garp mode, and ranges", testLoad{file: "testdata/vip_garp.yaml"}, []string{
+			`testdata/vip_garp.yaml:8: vip_groups[0].garp.mode: "gratuitous" is not one of request, reply, both`,
+			`testdata/vip_garp.yaml:13: vip_groups[1].preempt_delay: 2h is out of range (0s..1h)`,
+			`testdata/vip_garp.yaml:15: vip_groups[1].garp.count: 0 is out of range (1..100)`,
+			`testdata/vip_garp.yaml:16: vip_groups[1].garp.interval: 5ms is out of range (10ms..10s)`,
+			`testdata/vip_garp.yaml:17: vip_groups[1].garp.repeat_after: -1s is out of range (0s..1h)`,
+			`testdata/vip_garp.yaml:18: vip_groups[1].garp.refresh: 500ms is out of range (1s..24h, or 0s for never)`,
+			`testdata/vip_garp.yaml:24: vip_groups[2].preempt_delay: only applies with preempt: true`,
+		}},
+		{"unknown keys in vip groups", testLoad{file: "testdata/vip_unknown.yaml"}, []string{
+			`testdata/vip_unknown.yaml:4: vip_groups[0].interfce: unknown key; did you mean vip_groups[0].interface?`,
+			`testdata/vip_unknown.yaml:8: vip_groups[0].candidates[0].prio: unknown key`,
+			`testdata/vip_unknown.yaml:9: vip_groups[0].candidates[1].nod: unknown key; did you mean vip_groups[0].candidates[1].node?`,
+			`testdata/vip_unknown.yaml:11: vip_groups[0].garp.modes: unknown key; did you mean vip_groups[0].garp.mode?`,
+			`testdata/vip_unknown.yaml:12: vip_groups[0].vmac: unknown key`,
+		}},
+		{"vip group shapes", testLoad{file: "testdata/vip_shapes.yaml"}, []string{
+			`testdata/vip_shapes.yaml:3: vip_groups[0]: expected a mapping with name, interface, addresses and candidates, got a string`,
+			`testdata/vip_shapes.yaml:6: vip_groups[1].addresses: expected a list of addresses such as 192.0.2.100/24, got a string`,
+			`testdata/vip_shapes.yaml:7: vip_groups[1].candidates: expected a list of candidates (node and priority), got a string`,
+			`testdata/vip_shapes.yaml:8: vip_groups[1].preempt: expected true or false, got a string`,
+			`testdata/vip_shapes.yaml:9: vip_groups[1].garp: expected a mapping, got a string`,
+			`testdata/vip_shapes.yaml:10: vip_groups[2].name: "-db" is not a valid name: ` + nameRule,
+			`testdata/vip_shapes.yaml:11: vip_groups[2].interface: missing`,
+			`testdata/vip_shapes.yaml:12: vip_groups[2].addresses: needs at least one address`,
+			`testdata/vip_shapes.yaml:13: vip_groups[2].candidates: needs at least one candidate`,
+			`testdata/vip_shapes.yaml:14: vip_groups[3].name: "api" is already the name of vip_groups[1]`,
+			`testdata/vip_shapes.yaml:14: vip_groups[3].interface: missing`,
+			`testdata/vip_shapes.yaml:14: vip_groups[3].addresses: missing`,
+			`testdata/vip_shapes.yaml:14: vip_groups[3].candidates: missing`,
+		}},
+		{"udp peers without listen", testLoad{file: "testdata/udp_nolisten.yaml"}, []string{
+			`testdata/udp_nolisten.yaml:4: heartbeat.udp.peers: needs heartbeat.udp.listen, where the peers' heartbeats arrive`,
+		}},
+		{"bad udp peers", testLoad{file: "testdata/udp_peers.yaml"}, []string{
+			`testdata/udp_peers.yaml:6: heartbeat.udp.peers[0].name: "dir1" is this node; list only the others`,
+			`testdata/udp_peers.yaml:9: heartbeat.udp.peers[1].addr: "192.0.2.2" is not host:port`,
+			`testdata/udp_peers.yaml:10: heartbeat.udp.peers[2].name: "dir2" is already the name of heartbeat.udp.peers[1]`,
+			`testdata/udp_peers.yaml:11: heartbeat.udp.peers[2].addr: "0.0.0.0:6300": 0.0.0.0 is not an address others can dial`,
+			`testdata/udp_peers.yaml:15: heartbeat.udp.peers[4].adr: unknown key; did you mean heartbeat.udp.peers[4].addr?`,
+			`testdata/udp_peers.yaml:17: heartbeat.udp.peers[5].addr: 192.0.2.2:6300 is already the addr of heartbeat.udp.peers[3]`,
+		}},
+		{"dead_after too short for self_fence_after", testLoad{file: "testdata/vip_fence.yaml"}, []string{
+			`testdata/vip_fence.yaml:3: heartbeat.dead_after: 500ms must exceed self_fence_after (400ms) by two heartbeat intervals, ` +
+				`so a cut-off owner has released its VIPs before another node takes them; make it at least 600ms`,
+		}},
+		{"self_fence_after too long for the default dead_after", testLoad{file: "testdata/vip_minimal.yaml", args: []string{"--self-fence-after=600ms"}}, []string{
+			`flag --self-fence-after: self_fence_after: 600ms is too long for heartbeat.dead_after (700ms), which must exceed self_fence_after by two heartbeat intervals (100ms each), ` +
+				`so a cut-off owner has released its VIPs before another node takes them; set heartbeat.dead_after too`,
+		}},
+		{"interval too long for the default dead_after with vip groups", testLoad{file: "testdata/vip_minimal.yaml", env: map[string]string{"DROVER_HEARTBEAT_INTERVAL": "200ms"}}, []string{
+			`env DROVER_HEARTBEAT_INTERVAL: heartbeat.interval: 200ms is too long for heartbeat.dead_after (700ms), which must exceed self_fence_after (400ms) by two heartbeat intervals, ` +
+				`so a cut-off owner has released its VIPs before another node takes them; set heartbeat.dead_after too`,
 		}},
 		{"hostname unavailable", testLoad{hostname: func() (string, error) { return "", errors.New("no uts namespace") }}, []string{
 			`default: node: cannot default to the hostname: no uts namespace; set node`,
@@ -494,6 +725,12 @@ func TestNearest(t *testing.T) {
 		{"", "lease_ttl", "election.lease_ttl"}, // in another section
 		{"", "listen", ""},                      // bus.listen or bus.cluster.listen
 		{"", "zzz", ""},
+		{"", "vip_group", "vip_groups"},
+		{"", "self_fence", ""},
+		{"heartbeat.udp", "peer", "heartbeat.udp.peers"},
+		{"heartbeat", "listen", ""},                      // heartbeat.udp.listen, but bus has two
+		{"", "udp", ""},                                  // a section, not a setting
+		{"", "suspect_after", "heartbeat.suspect_after"}, // in another section
 	} {
 		if got := nearest(tc.prefix, tc.key, children(tc.prefix), true); got != tc.want {
 			t.Errorf("nearest(%q, %q) = %q, want %q", tc.prefix, tc.key, got, tc.want)
@@ -523,6 +760,10 @@ func FuzzLoadYAML(f *testing.F) {
 		"Node: N1\nHEARTBEAT: {Interval: 1s}\n",                        // keys in upper case
 		"events: {max_bytes: 1e400, max_age: -1h}\n",
 		"\"a\\nb\": 1\n",
+		"node: n1\nvip_groups: [{name: w, interface: eth0, addresses: [192.0.2.1/24, 1, 0.0.0.0/0], candidates: [{node: n1, priority: 1e9}, x], garp: {mode: 1, count: 1.5}}]\n",
+		"vip_groups: [{addresses: [\"::ffff:1.2.3.4/96\"]}, {garp: [1]}, {candidates: {node: n1}}, {interface: \"eth0\\n\"}]\n",
+		"heartbeat: {udp: {peers: [{name: n1}, 3, {addr: \"[::1]:1\"}], listen: 5}}\n",
+		"vip_groups: [{name: a, interface: eth0, addresses: [192.0.2.9/24], candidates: [{node: n1}], virtual_mac_id: 9}, {name: a, interface: eth1, addresses: [192.0.2.9/32], candidates: [{node: n1}], virtual_mac_id: 9}]\n",
 	} {
 		f.Add([]byte(seed))
 	}
@@ -532,10 +773,11 @@ func FuzzLoadYAML(f *testing.F) {
 			t.Fatal(err)
 		}
 		c, err := Load(Options{
-			File:     path,
-			Env:      func(string) (string, bool) { return "", false },
-			Hostname: func() (string, error) { return "n1", nil },
-			geteuid:  func() int { return 0 },
+			File:       path,
+			Env:        func(string) (string, bool) { return "", false },
+			Hostname:   func() (string, error) { return "n1", nil },
+			Interfaces: testInterfaces,
+			geteuid:    func() int { return 0 },
 		})
 		if err == nil {
 			if c == nil {

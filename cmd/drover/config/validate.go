@@ -184,9 +184,11 @@ func (l *loader) validate(c *Config) {
 	c.Log.Level = l.oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
 	c.Log.Format = l.oneOf("log.format", c.Log.Format, "text", "json")
 	l.validateCluster(c)
-	l.validatePeers(c)
+	nodes := l.validatePeers(c)
 	l.validateExternal(c)
 	l.validateTimes(c)
+	l.validateUDP(c)
+	l.validateVIPGroups(c, nodes)
 }
 
 func (l *loader) checkName(key, name string) {
@@ -303,20 +305,28 @@ func normaliseRoute(route string) (string, string) {
 	if reason := addrProblem(hostport, false); reason != "" {
 		return "", reason
 	}
+	return "nats-route://" + canonicalAddr(hostport), ""
+}
+
+// canonicalAddr writes a valid host:port that others dial in one way, so
+// that duplicates are found.
+func canonicalAddr(hostport string) string {
 	host, port, _ := net.SplitHostPort(hostport)
 	if ip, err := netip.ParseAddr(host); err == nil {
 		host = ip.String()
 	} else {
 		host = strings.ToLower(strings.TrimSuffix(host, "."))
 	}
-	return "nats-route://" + net.JoinHostPort(host, port), ""
+	return net.JoinHostPort(host, port)
 }
 
-func (l *loader) validatePeers(c *Config) {
+// validatePeers checks the voters and gives their names, or nil when the
+// set of nodes is unknown: no peers, or some without a valid name.
+func (l *loader) validatePeers(c *Config) map[string]int {
 	const key = "bus.cluster.peers"
 	peers := c.Bus.Cluster.Peers
 	if len(peers) == 0 || l.bad[key] {
-		return
+		return nil
 	}
 	names, routes := map[string]int{}, map[string]int{}
 	allNamed := true
@@ -367,6 +377,64 @@ func (l *loader) validatePeers(c *Config) {
 	}
 	if c.Bus.Cluster.Listen == "" && !l.bad["bus.cluster.listen"] {
 		l.add(key, "needs bus.cluster.listen, where the other peers' routes connect")
+	}
+	if !allNamed {
+		return nil
+	}
+	return names
+}
+
+// validateUDP checks the direct heartbeats: where they arrive and the
+// other nodes they go to.
+func (l *loader) validateUDP(c *Config) {
+	const key = "heartbeat.udp.peers"
+	u := &c.Heartbeat.UDP
+	if u.Listen != "" {
+		l.checkAddr("heartbeat.udp.listen", u.Listen, true)
+	}
+	if len(u.Peers) == 0 || l.bad[key] {
+		return
+	}
+	names, addrs := map[string]int{}, map[string]int{}
+	for i := range u.Peers {
+		p, item := &u.Peers[i], fmt.Sprintf("%s[%d]", key, i)
+		if l.bad[item] {
+			continue
+		}
+		switch {
+		case l.bad[item+".name"]:
+		case p.Name == "":
+			l.add(item+".name", "missing")
+		case !model.ValidName(p.Name):
+			l.add(item+".name", fmt.Sprintf("%q is not a valid name: %s", p.Name, nameRule))
+		case p.Name == c.Node && !l.bad["node"]:
+			l.add(item+".name", fmt.Sprintf("%q is this node; list only the others", p.Name))
+		default:
+			if j, dup := names[p.Name]; dup {
+				l.add(item+".name", fmt.Sprintf("%q is already the name of %s[%d]", p.Name, key, j))
+			} else {
+				names[p.Name] = i
+			}
+		}
+		switch {
+		case l.bad[item+".addr"]:
+		case p.Addr == "":
+			l.add(item+".addr", "missing")
+		default:
+			if reason := addrProblem(p.Addr, false); reason != "" {
+				l.add(item+".addr", reason)
+				break
+			}
+			addr := canonicalAddr(p.Addr)
+			if j, dup := addrs[addr]; dup {
+				l.add(item+".addr", fmt.Sprintf("%s is already the addr of %s[%d]", addr, key, j))
+			} else {
+				addrs[addr] = i
+			}
+		}
+	}
+	if u.Listen == "" && !l.bad["heartbeat.udp.listen"] {
+		l.add(key, "needs heartbeat.udp.listen, where the peers' heartbeats arrive")
 	}
 }
 
@@ -483,6 +551,7 @@ func (l *loader) validateTimes(c *Config) {
 		suspect  = "heartbeat.suspect_after"
 		dead     = "heartbeat.dead_after"
 		lease    = "election.lease_ttl"
+		fence    = "self_fence_after"
 	)
 	h := c.Heartbeat
 	l.checkRange(interval, h.Interval, 10*time.Millisecond, 10*time.Second)
@@ -491,6 +560,7 @@ func (l *loader) validateTimes(c *Config) {
 	}
 	l.checkRange(dead, h.DeadAfter, 10*time.Millisecond, 10*time.Minute)
 	l.checkRange(lease, c.Election.LeaseTTL, 500*time.Millisecond, time.Minute)
+	l.checkRange(fence, c.Fence.SelfFenceAfter, 20*time.Millisecond, time.Minute)
 	l.checkRange("events.max_age", c.Events.MaxAge, time.Minute, 87600*time.Hour)
 	if n := c.Events.MaxBytes; !l.bad["events.max_bytes"] && n < 1<<20 {
 		l.add("events.max_bytes", fmt.Sprintf("%d bytes is out of range (at least 1MiB)", n))
@@ -523,6 +593,27 @@ func (l *loader) validateTimes(c *Config) {
 			l.add(interval, fmt.Sprintf("%s must be under half of election.lease_ttl (%s)", fmtDur(h.Interval), fmtDur(ttl)))
 		} else {
 			l.add(lease, fmt.Sprintf("%s must be longer than twice heartbeat.interval (%s)", fmtDur(ttl), fmtDur(h.Interval)))
+		}
+	}
+
+	// Nodes declare a VIP holder dead, and take its VIPs, dead_after
+	// after its last heartbeat; the holder, cut off, has released them
+	// self_fence_after after the last heartbeat it heard. The two
+	// intervals cover a heartbeat lost on the way and the holder's own
+	// timer firing late.
+	sf, fenceOK := c.Fence.SelfFenceAfter, !l.bad[fence]
+	if need := sf + 2*h.Interval; len(c.VIPGroups) > 0 && fenceOK && deadOK && intervalOK && h.DeadAfter < need {
+		const why = "so a cut-off owner has released its VIPs before another node takes them"
+		switch {
+		case l.explicit(dead) || !l.explicit(fence) && !l.explicit(interval):
+			l.add(dead, fmt.Sprintf("%s must exceed self_fence_after (%s) by two heartbeat intervals, %s; make it at least %s",
+				fmtDur(h.DeadAfter), fmtDur(sf), why, fmtDur(need)))
+		case l.explicit(fence):
+			l.add(fence, fmt.Sprintf("%s is too long for heartbeat.dead_after (%s), which must exceed self_fence_after by two heartbeat intervals (%s each), %s; set heartbeat.dead_after too",
+				fmtDur(sf), fmtDur(h.DeadAfter), fmtDur(h.Interval), why))
+		default: // only the interval was set: point at it
+			l.add(interval, fmt.Sprintf("%s is too long for heartbeat.dead_after (%s), which must exceed self_fence_after (%s) by two heartbeat intervals, %s; set heartbeat.dead_after too",
+				fmtDur(h.Interval), fmtDur(h.DeadAfter), fmtDur(sf), why))
 		}
 	}
 }

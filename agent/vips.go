@@ -1,0 +1,442 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/droverha/drover/bus"
+	"github.com/droverha/drover/managers"
+	"github.com/droverha/drover/model"
+)
+
+// vipState is the agent's side of VIP ownership.
+type vipState struct {
+	assign    map[string]bus.Assignment // the newest accepted decisions
+	assignKey [2]uint64                 // epoch, seq of the snapshot they came in
+	held      map[string]bool           // groups whose addresses are up here
+	yielded   map[string]bool           // held, but no longer answering ARP (handover)
+	lastGARP  map[string]time.Time
+	repeatDue map[string]time.Time
+	contact   time.Time // last time this node heard a bus majority or a UDP peer
+	fenced    bool
+	started   time.Time
+
+	// Manager side.
+	current map[string]bus.Assignment // the manager's last placement
+	seq     uint64
+	drained map[string]bool
+	moves   map[string]bus.Desired
+}
+
+func newVIPState(now time.Time) vipState {
+	return vipState{assign: map[string]bus.Assignment{}, held: map[string]bool{}, yielded: map[string]bool{},
+		lastGARP: map[string]time.Time{}, repeatDue: map[string]time.Time{}, contact: now, started: now,
+		drained: map[string]bool{}, moves: map[string]bus.Desired{}}
+}
+
+func (a *Agent) groupNames(m map[string]bool) []string {
+	var out []string
+	for g, ok := range m {
+		if ok {
+			out = append(out, g)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// adoptHeld records groups whose addresses are already up at start (a
+// restart): they are reported held, and the manager leaves them here.
+func (a *Agent) adoptHeld() {
+	for _, g := range a.cfg.VIP.Groups {
+		if ok, err := a.vipc.Held(g.Driver()); err == nil && ok {
+			a.mu.Lock()
+			a.vips.held[g.Name] = true
+			a.mu.Unlock()
+			a.log.Info("VIP group already up at start; keeping it", "group", g.Name)
+		}
+	}
+}
+
+func (a *Agent) onAssignments(m *nats.Msg) {
+	as, err := bus.DecodeAssignments(m.Data)
+	if a.drops.Count(err) {
+		return
+	}
+	a.mu.Lock()
+	if as.Epoch < a.members.MaxEpoch() {
+		a.mu.Unlock()
+		a.drops.Count(bus.ErrStaleEpoch)
+		return
+	}
+	key := [2]uint64{as.Epoch, as.Seq}
+	if key[0] < a.vips.assignKey[0] || (key[0] == a.vips.assignKey[0] && key[1] <= a.vips.assignKey[1]) {
+		a.mu.Unlock()
+		return
+	}
+	a.vips.assignKey = key
+	a.vips.assign = map[string]bus.Assignment{}
+	for _, g := range as.Groups {
+		a.vips.assign[g.Group] = g
+	}
+	a.mu.Unlock()
+	select {
+	case a.vipWake <- struct{}{}:
+	default:
+	}
+}
+
+// vipLoop reconciles this node's VIPs every heartbeat interval and at once
+// when a new placement arrives.
+func (a *Agent) vipLoop(ctx context.Context) {
+	if len(a.cfg.VIP.Groups) == 0 {
+		return
+	}
+	t := time.NewTicker(a.cfg.HeartbeatInterval)
+	defer t.Stop()
+	for {
+		a.reconcileVIPs(ctx, time.Now())
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-a.vipWake:
+		}
+	}
+}
+
+// inContactLocked reports whether this node hears a bus majority or a UDP
+// peer, within self_fence_after.
+func (a *Agent) inContactLocked(now time.Time) bool {
+	w := a.cfg.VIP.SelfFenceAfter
+	if a.members.HeardWithin(w, now) >= a.quorum.Needed {
+		return true
+	}
+	for _, t := range a.udpSeen {
+		if now.Sub(t) <= w {
+			return true
+		}
+	}
+	return false
+}
+
+func (a *Agent) reconcileVIPs(ctx context.Context, now time.Time) {
+	a.mu.Lock()
+	if a.inContactLocked(now) {
+		a.vips.contact = now
+		if a.vips.fenced {
+			a.vips.fenced = false
+			a.log.Info("contact regained: VIP groups may be held again")
+		}
+	}
+	// Right after start the peers are not heard yet; a restart keeps its
+	// VIPs for the restart grace before fencing can apply.
+	fence := now.Sub(a.vips.contact) >= a.cfg.VIP.SelfFenceAfter && now.Sub(a.vips.started) >= a.cfg.VIP.RestartGrace
+	assign := a.vips.assign
+	held := maps(a.vips.held)
+	yielded := maps(a.vips.yielded)
+	a.mu.Unlock()
+
+	for _, gc := range a.cfg.VIP.Groups {
+		g := gc.Driver()
+		as, decided := assign[g.Name]
+		switch {
+		case fence:
+			if held[g.Name] || yielded[g.Name] {
+				a.releaseVIP(ctx, gc, fmt.Sprintf("self-fenced: no bus majority and no UDP peer for %v", now.Sub(a.vips.contact).Round(time.Millisecond)))
+				a.mu.Lock()
+				a.vips.fenced = true
+				a.mu.Unlock()
+			}
+		case decided && as.Owner == a.cfg.Node:
+			if as.From != "" && as.From != a.cfg.Node && a.stillAnswering(as.From, g.Name) && now.Sub(as.Since) < 2*time.Second {
+				continue // the previous owner has not stopped answering ARP yet
+			}
+			a.acquireVIP(ctx, gc, yielded[g.Name], as.Reason, now)
+		case decided:
+			if !held[g.Name] && !yielded[g.Name] {
+				continue
+			}
+			if as.From == a.cfg.Node && as.Owner != "" && !a.holds(as.Owner, g.Name) && a.present(as.Owner) {
+				if !yielded[g.Name] {
+					a.yieldVIP(ctx, gc)
+				}
+				continue
+			}
+			reason := "assigned to " + as.Owner
+			if as.Owner == "" {
+				reason = "assigned to nobody: " + as.Reason
+			}
+			a.releaseVIP(ctx, gc, reason)
+		}
+	}
+}
+
+func maps(m map[string]bool) map[string]bool {
+	out := make(map[string]bool, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+func (a *Agent) stillAnswering(node, group string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.members.State(node).Present() && a.members.Holds(node, group) && !a.members.Yielded(node, group)
+}
+
+func (a *Agent) holds(node, group string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.members.Holds(node, group)
+}
+
+func (a *Agent) present(node string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.members.State(node).Present()
+}
+
+func (a *Agent) acquireVIP(ctx context.Context, gc VIPGroup, wasYielded bool, reason string, now time.Time) {
+	g := gc.Driver()
+	if wasYielded {
+		if err := a.vipc.Unyield(ctx, g); err != nil {
+			a.log.Warn("taking a yielded VIP group back", "group", g.Name, "err", err)
+		}
+	}
+	changed, err := a.vipc.Acquire(ctx, g)
+	if err != nil {
+		a.log.Error("acquiring VIP group", "group", g.Name, "err", err)
+		return
+	}
+	a.mu.Lock()
+	wasHeld := a.vips.held[g.Name]
+	a.vips.held[g.Name], a.vips.yielded[g.Name] = true, false
+	announce := changed || !wasHeld || wasYielded
+	if due, ok := a.vips.repeatDue[g.Name]; ok && !now.Before(due) {
+		announce = true
+		delete(a.vips.repeatDue, g.Name)
+	}
+	if g.GARP.Refresh > 0 && now.Sub(a.vips.lastGARP[g.Name]) >= g.GARP.Refresh {
+		announce = true
+	}
+	if changed || !wasHeld {
+		if g.GARP.RepeatAfter > 0 {
+			a.vips.repeatDue[g.Name] = now.Add(g.GARP.RepeatAfter)
+		}
+	}
+	if announce {
+		a.vips.lastGARP[g.Name] = now
+	}
+	a.mu.Unlock()
+	if announce {
+		// The first frame goes out at once; the rest of the burst must not
+		// hold up the other groups.
+		go func() {
+			if err := a.vipc.Announce(context.WithoutCancel(ctx), g); err != nil {
+				a.log.Warn("announcing VIP group", "group", g.Name, "err", err)
+			}
+		}()
+	}
+	if !wasHeld || changed {
+		a.log.Info("VIP group acquired", "group", g.Name, "reason", reason, "restored", wasHeld && changed)
+		a.emit(bus.EventVIPAcquired, a.cfg.Node, 0, bus.EventData{Node: a.cfg.Node, Group: g.Name, Reason: reason,
+			Addresses: prefixes(g.Addresses)})
+	}
+}
+
+func (a *Agent) yieldVIP(ctx context.Context, gc VIPGroup) {
+	g := gc.Driver()
+	if err := a.vipc.Yield(ctx, g); err != nil {
+		a.log.Error("yielding VIP group", "group", g.Name, "err", err)
+		return
+	}
+	a.mu.Lock()
+	a.vips.yielded[g.Name] = true
+	a.mu.Unlock()
+	a.log.Info("VIP group yielded for a graceful handover", "group", g.Name)
+}
+
+func (a *Agent) releaseVIP(ctx context.Context, gc VIPGroup, reason string) {
+	g := gc.Driver()
+	if err := a.vipc.Release(ctx, g); err != nil {
+		a.log.Error("releasing VIP group", "group", g.Name, "err", err)
+		return
+	}
+	a.mu.Lock()
+	delete(a.vips.held, g.Name)
+	delete(a.vips.yielded, g.Name)
+	delete(a.vips.repeatDue, g.Name)
+	a.mu.Unlock()
+	a.log.Info("VIP group released", "group", g.Name, "reason", reason)
+	a.emit(bus.EventVIPReleased, a.cfg.Node, 0, bus.EventData{Node: a.cfg.Node, Group: g.Name, Reason: reason,
+		Addresses: prefixes(g.Addresses)})
+}
+
+func prefixes(ps []netip.Prefix) []string {
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = p.String()
+	}
+	return out
+}
+
+// placeVIPs is the manager's VIP duty for one round: decide, publish on core
+// NATS (takeover must not wait on JetStream), record changes in KV.
+func (a *Agent) placeVIPs(ctx context.Context, stores *bus.Stores, epoch uint64) {
+	if len(a.cfg.VIP.Groups) == 0 {
+		return
+	}
+	now := time.Now()
+	groups := make([]model.VIPGroup, len(a.cfg.VIP.Groups))
+	for i, g := range a.cfg.VIP.Groups {
+		groups[i] = g.VIPGroup
+	}
+	a.mu.Lock()
+	if a.vips.current == nil {
+		// Start from the newest placement this node received as a follower.
+		a.vips.current = map[string]bus.Assignment{}
+		for k, v := range a.vips.assign {
+			a.vips.current[k] = v
+		}
+	}
+	in := managers.VIPInput{
+		Groups: groups, Current: a.vips.current, Moves: a.vips.moves, Now: now,
+		Nodes: a.members.Infos(a.vips.drained, a.cfg.DeadAfter, now),
+	}
+	// This node's own UDP receipts count as well.
+	for n := range a.udpAgesLocked(now, a.cfg.DeadAfter) {
+		if ni, ok := in.Nodes[n]; ok {
+			ni.UDPHeard = true
+			in.Nodes[n] = ni
+		}
+	}
+	out, moves := managers.PlaceVIPs(in)
+	next := map[string]bus.Assignment{}
+	for _, as := range out {
+		next[as.Group] = as
+	}
+	changed := changedGroups(a.vips.current, next)
+	a.vips.current = next
+	a.vips.seq++
+	snap := bus.Assignments{V: bus.Version, Epoch: epoch, Seq: a.vips.seq, Sent: now.UTC(), Groups: out}
+	a.mu.Unlock()
+
+	if b, err := bus.Encode(snap); err == nil {
+		_ = a.nc.Publish(a.subjects.VIPAssignments(), b)
+	}
+	for _, mv := range moves {
+		a.log.Info("VIP group placed", "group", mv.Group, "from", mv.From, "to", mv.To, "reason", mv.Reason, "epoch", epoch)
+		a.emit(bus.EventVIPMoved, mv.Group, epoch, bus.EventData{Group: mv.Group, From: mv.From, To: mv.To, Reason: mv.Reason, Epoch: epoch})
+	}
+	if stores != nil && stores.VIPs != nil {
+		for _, as := range changed {
+			if b, err := bus.Encode(bus.VIPRecord{V: bus.Version, Epoch: epoch, Assignment: as}); err == nil {
+				cctx, cancel := context.WithTimeout(ctx, a.cfg.LeaseTTL/4)
+				if _, err := stores.VIPs.Put(cctx, as.Group, b); err != nil {
+					a.log.Debug("recording VIP assignment", "group", as.Group, "err", err)
+				}
+				cancel()
+			}
+		}
+	}
+}
+
+func changedGroups(old, next map[string]bus.Assignment) []bus.Assignment {
+	var out []bus.Assignment
+	for g, as := range next {
+		o, ok := old[g]
+		if !ok || o.Owner != as.Owner || o.From != as.From || o.Reason != as.Reason {
+			out = append(out, as)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Group < out[j].Group })
+	return out
+}
+
+// watchDesired keeps the operators' drains and moves in memory; every agent
+// watches so that a new manager knows them at once.
+func (a *Agent) watchDesired(ctx context.Context, kv jetstream.KeyValue) {
+	w, err := kv.WatchAll(ctx)
+	if err != nil {
+		a.log.Warn("watching operator requests", "err", err)
+		return
+	}
+	defer w.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case e, ok := <-w.Updates():
+			if !ok {
+				return
+			}
+			if e == nil {
+				continue // initial values done
+			}
+			a.applyDesired(e)
+		}
+	}
+}
+
+func (a *Agent) applyDesired(e jetstream.KeyValueEntry) {
+	key := e.Key()
+	del := e.Operation() != jetstream.KeyValuePut
+	var d bus.Desired
+	if !del {
+		var err error
+		if d, err = bus.DecodeDesired(e.Value()); a.drops.Count(err) {
+			return
+		}
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	switch {
+	case strings.HasPrefix(key, "drain."):
+		node := strings.TrimPrefix(key, "drain.")
+		if del || !d.Drained {
+			delete(a.vips.drained, node)
+		} else {
+			a.vips.drained[node] = true
+		}
+	case strings.HasPrefix(key, "move."):
+		g := strings.TrimPrefix(key, "move.")
+		if del {
+			delete(a.vips.moves, g)
+		} else {
+			a.vips.moves[g] = d
+		}
+	}
+}
+
+// vipViewLocked renders the configured groups for the cluster view.
+func (a *Agent) vipViewLocked() []model.VIPGroupView {
+	var out []model.VIPGroupView
+	for _, g := range a.cfg.VIP.Groups {
+		v := model.VIPGroupView{Name: g.Name, Addresses: prefixes(g.Addresses), VirtualMAC: g.VirtualMAC,
+			HeldBy: a.members.Holders(g.Name)}
+		as, ok := a.vips.assign[g.Name]
+		if a.leader && a.vips.current != nil {
+			as, ok = a.vips.current[g.Name]
+		}
+		if ok {
+			v.Owner, v.From, v.Reason, v.Since, v.Epoch = as.Owner, as.From, as.Reason, as.Since, a.vips.assignKey[0]
+			if a.leader {
+				v.Epoch = a.epoch
+			}
+		} else {
+			v.Reason = "no decision received from a manager yet"
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
