@@ -439,4 +439,3 @@ func (a *Agent) vipViewLocked() []model.VIPGroupView {
 	}
 	return out
 }
-
