@@ -28,6 +28,12 @@ type testCluster struct {
 
 func newTestCluster(t *testing.T, n int) *testCluster {
 	t.Helper()
+	return newTestClusterWith(t, n, nil)
+}
+
+// newTestClusterWith lets hook adjust each node's configuration first.
+func newTestClusterWith(t *testing.T, n int, hook func(i int, cfg *Config)) *testCluster {
+	t.Helper()
 	c := &testCluster{t: t, n: n, agents: make([]*running, n), links: make([][]*bustest.Link, n), routes: make([]string, n)}
 	for i := range n {
 		c.links[i] = make([]*bustest.Link, n)
@@ -55,6 +61,9 @@ func newTestCluster(t *testing.T, n int) *testCluster {
 		// Nothing listens on port 1: servers must not route to each other
 		// around the links with addresses they gossip.
 		cfg.Embedded = &EmbeddedBus{Listen: "127.0.0.1:0", ClusterListen: "127.0.0.1:0", Advertise: "127.0.0.1:1", Routes: routes}
+		if hook != nil {
+			hook(i, &cfg)
+		}
 		c.cfgs = append(c.cfgs, cfg)
 	}
 	for i := range n {

@@ -20,6 +20,7 @@ import (
 type vipState struct {
 	assign    map[string]bus.Assignment // the newest accepted decisions
 	assignKey [2]uint64                 // epoch, seq of the snapshot they came in
+	assignAt  time.Time                 // when it arrived
 	held      map[string]bool           // groups whose addresses are up here
 	yielded   map[string]bool           // held, but no longer answering ARP (handover)
 	lastGARP  map[string]time.Time
@@ -82,6 +83,7 @@ func (a *Agent) onAssignments(m *nats.Msg) {
 		return
 	}
 	a.vips.assignKey = key
+	a.vips.assignAt = time.Now()
 	a.vips.assign = map[string]bus.Assignment{}
 	for _, g := range as.Groups {
 		a.vips.assign[g.Group] = g
@@ -112,34 +114,34 @@ func (a *Agent) vipLoop(ctx context.Context) {
 	}
 }
 
-// inContactLocked reports whether this node hears a bus majority or a UDP
-// peer, within self_fence_after.
-func (a *Agent) inContactLocked(now time.Time) bool {
-	w := a.cfg.VIP.SelfFenceAfter
-	if a.members.HeardWithin(w, now) >= a.quorum.Needed {
-		return true
-	}
-	for _, t := range a.udpSeen {
-		if now.Sub(t) <= w {
-			return true
+// lastContactLocked is when this node last heard a bus majority or any
+// UDP peer: its self-fence clock runs from there.
+func (a *Agent) lastContactLocked(now time.Time) time.Time {
+	t := a.members.MajorityHeardAt(a.quorum.Needed, now)
+	for _, u := range a.udpSeen {
+		if u.After(t) {
+			t = u
 		}
 	}
-	return false
+	return t
 }
 
 func (a *Agent) reconcileVIPs(ctx context.Context, now time.Time) {
 	a.mu.Lock()
-	if a.inContactLocked(now) {
-		a.vips.contact = now
-		if a.vips.fenced {
-			a.vips.fenced = false
-			a.log.Info("contact regained: VIP groups may be held again")
-		}
+	if c := a.lastContactLocked(now); c.After(a.vips.contact) {
+		a.vips.contact = c
+	}
+	if a.vips.fenced && now.Sub(a.vips.contact) < a.cfg.VIP.SelfFenceAfter {
+		a.vips.fenced = false
+		a.log.Info("contact regained: VIP groups may be held again")
 	}
 	// Right after start the peers are not heard yet; a restart keeps its
 	// VIPs for the restart grace before fencing can apply.
 	fence := now.Sub(a.vips.contact) >= a.cfg.VIP.SelfFenceAfter && now.Sub(a.vips.started) >= a.cfg.VIP.RestartGrace
 	assign := a.vips.assign
+	// Only a fresh decision may bring addresses up: one that arrived before
+	// this node was cut off may have been overtaken while it was away.
+	fresh := now.Sub(a.vips.assignAt) <= a.cfg.VIP.SelfFenceAfter
 	held := maps(a.vips.held)
 	yielded := maps(a.vips.yielded)
 	a.mu.Unlock()
@@ -155,6 +157,8 @@ func (a *Agent) reconcileVIPs(ctx context.Context, now time.Time) {
 				a.vips.fenced = true
 				a.mu.Unlock()
 			}
+		case decided && as.Owner == a.cfg.Node && !fresh && !held[g.Name]:
+			continue // wait for a current decision
 		case decided && as.Owner == a.cfg.Node:
 			if as.From != "" && as.From != a.cfg.Node && a.stillAnswering(as.From, g.Name) && now.Sub(as.Since) < 2*time.Second {
 				continue // the previous owner has not stopped answering ARP yet

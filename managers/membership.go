@@ -293,6 +293,26 @@ func (m *Membership) HeardWithin(d time.Duration, now time.Time) int {
 	return n
 }
 
+// MajorityHeardAt returns when this node last heard from `needed` nodes,
+// itself included: the needed-th most recent heartbeat among the present
+// members. Zero if fewer are present.
+func (m *Membership) MajorityHeardAt(needed int, now time.Time) time.Time {
+	var ts []time.Time
+	for _, mb := range m.members {
+		switch {
+		case mb.name == m.cfg.Self:
+			ts = append(ts, now)
+		case mb.state.Present():
+			ts = append(ts, mb.lastHeartbeat)
+		}
+	}
+	if needed < 1 || len(ts) < needed {
+		return time.Time{}
+	}
+	sort.Slice(ts, func(i, j int) bool { return ts[i].After(ts[j]) })
+	return ts[needed-1]
+}
+
 // Holds reports whether node says it holds group.
 func (m *Membership) Holds(node, group string) bool {
 	mb, ok := m.members[node]
