@@ -190,6 +190,38 @@ func TestVIPFailoverHandoverFencing(t *testing.T) {
 	vc.heal()
 	vc.waitHolder(30*time.Second, "n1")
 
+	// Hitless restart: n1's agent stops gracefully and starts again within
+	// the restart grace; web never leaves n1.
+	vc.waitHolder(10*time.Second, "n1")
+	time.Sleep(500 * time.Millisecond)
+	before = time.Now()
+	var gaps atomic.Int64
+	stopSampling := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		for {
+			select {
+			case <-stopSampling:
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+			if !vc.hosts[0].Answering("web") {
+				gaps.Add(1)
+			}
+		}
+	}()
+	vc.agents[0].stop(t)
+	vc.start(0)
+	vc.waitAgreed(30*time.Second, all(3))
+	time.Sleep(time.Second)
+	close(stopSampling)
+	<-sampled
+	if g := gaps.Load(); g != 0 || !firstCall(vc.hosts[1].Calls(), "acquire", before).IsZero() {
+		t.Errorf("restart of the owner's agent: web not answered by n1 in %d samples; n2 acquired: %v", g,
+			!firstCall(vc.hosts[1].Calls(), "acquire", before).IsZero())
+	}
+
 	// Drain n1: web moves to n2; undrain: back to n1.
 	kv := desiredKV(t, vc.agents[2])
 	putDrain(t, kv, "n1", true)
