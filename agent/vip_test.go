@@ -68,7 +68,7 @@ func newVIPCluster(t *testing.T) *vipCluster {
 		cfg.VIP.Groups = []VIPGroup{web}
 		cfg.VIP.Client = vc.hosts[i]
 		cfg.VIP.SelfFenceAfter = 400 * time.Millisecond
-		cfg.VIP.RestartGrace = time.Second
+		cfg.VIP.RestartGrace = 3 * time.Second
 		cfg.DeadAfter = 800 * time.Millisecond
 		if i < 2 {
 			cfg.VIP.UDPListen = listen[i]

@@ -55,7 +55,8 @@ func (in VIPInput) legit(n string) bool {
 	case model.NodeDead:
 		return ni.UDPHeard
 	case model.NodeLeft:
-		return in.Now.Before(ni.GraceUntil)
+		// Restarting: within its grace, or already back and heard over UDP.
+		return in.Now.Before(ni.GraceUntil) || ni.UDPHeard
 	}
 	return false
 }
