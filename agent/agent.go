@@ -483,7 +483,7 @@ func (a *Agent) electionLoop(ctx context.Context) {
 			a.manage(ctx, stores.Nodes, epoch)
 			if time.Since(lastPlacementCheck) > 2*time.Second {
 				lastPlacementCheck = time.Now()
-				a.keepLeaseStreamLeaderAway(ctx, stores)
+				a.keepLeaseStreamLeaderHere(ctx, stores)
 			}
 		}
 		select {
@@ -494,21 +494,21 @@ func (a *Agent) electionLoop(ctx context.Context) {
 	}
 }
 
-// keepLeaseStreamLeaderAway moves the Raft leadership of the lease's stream
-// off this node while it is the manager, so that the manager's death costs
-// one lease TTL and not also a Raft election (see docs/benchmarks.md).
-func (a *Agent) keepLeaseStreamLeaderAway(ctx context.Context, stores *bus.Stores) {
+// keepLeaseStreamLeaderHere moves the Raft leadership of the lease's
+// stream to this node while it is the manager, so that no other node's
+// death can stall lease renewals (see docs/benchmarks.md).
+func (a *Agent) keepLeaseStreamLeaderHere(ctx context.Context, stores *bus.Stores) {
 	cctx, cancel := context.WithTimeout(ctx, a.cfg.LeaseTTL/4)
 	defer cancel()
 	leader, err := stores.LeaseStreamLeader(cctx)
-	if err != nil || leader != a.cfg.Node {
+	if err != nil || leader == "" || leader == a.cfg.Node {
 		return
 	}
-	if err := stores.MoveLeaseStreamLeader(cctx, a.subjects.ElectionBucket()); err != nil {
-		a.log.Debug("lease stream leadership stays here", "err", err)
+	if err := stores.MoveLeaseStreamLeader(cctx, a.subjects.ElectionBucket(), a.cfg.Node); err != nil {
+		a.log.Debug("lease stream leadership stays on "+leader, "err", err)
 		return
 	}
-	a.log.Info("moved the lease stream's Raft leadership to another node")
+	a.log.Info("moved the lease stream's Raft leadership to the manager", "from", leader)
 }
 
 // shouldHandOver: a node that may own VIP groups leaves the manager's job

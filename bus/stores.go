@@ -150,13 +150,18 @@ func (st *Stores) LeaseStreamLeader(ctx context.Context) (string, error) {
 }
 
 // MoveLeaseStreamLeader asks the lease stream's Raft leader to hand
-// leadership to another replica. The manager does this when it leads that
-// group itself: otherwise its death would also cost the Raft election of a
-// new stream leader (4–9 s in nats-server) before anyone could take the
-// lease.
-func (st *Stores) MoveLeaseStreamLeader(ctx context.Context, bucket string) error {
+// leadership to the server named preferred. The manager keeps that
+// leadership on itself: otherwise the death of whichever node led the
+// lease's Raft group would stall renewals for a Raft election (4–9 s in
+// nats-server) and cost the cluster its manager, although the manager is
+// fine.
+func (st *Stores) MoveLeaseStreamLeader(ctx context.Context, bucket, preferred string) error {
 	nc := st.JS.Conn()
-	resp, err := nc.RequestWithContext(ctx, "$JS.API.STREAM.LEADER.STEPDOWN.KV_"+bucket, nil)
+	req, err := json.Marshal(map[string]any{"placement": map[string]string{"preferred": preferred}})
+	if err != nil {
+		return err
+	}
+	resp, err := nc.RequestWithContext(ctx, "$JS.API.STREAM.LEADER.STEPDOWN.KV_"+bucket, req)
 	if err != nil {
 		return fmt.Errorf("asking the lease stream leader to step down: %w", err)
 	}
