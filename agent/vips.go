@@ -26,6 +26,7 @@ type vipState struct {
 	lastGARP  map[string]time.Time
 	repeatDue map[string]time.Time
 	contact   time.Time // last time this node heard a bus majority or a UDP peer
+	touched   bool      // contact was made since the agent started
 	fenced    bool
 	started   time.Time
 
@@ -130,14 +131,17 @@ func (a *Agent) reconcileVIPs(ctx context.Context, now time.Time) {
 	a.mu.Lock()
 	if c := a.lastContactLocked(now); c.After(a.vips.contact) {
 		a.vips.contact = c
+		a.vips.touched = a.vips.touched || c.After(a.vips.started)
 	}
 	if a.vips.fenced && now.Sub(a.vips.contact) < a.cfg.VIP.SelfFenceAfter {
 		a.vips.fenced = false
 		a.log.Info("contact regained: VIP groups may be held again")
 	}
-	// Right after start the peers are not heard yet; a restart keeps its
-	// VIPs for the restart grace before fencing can apply.
-	fence := now.Sub(a.vips.contact) >= a.cfg.VIP.SelfFenceAfter && now.Sub(a.vips.started) >= a.cfg.VIP.RestartGrace
+	// Right after start the peers are not heard yet: a restart keeps the
+	// VIPs it adopted for the restart grace, unless contact was made and
+	// lost since.
+	fence := now.Sub(a.vips.contact) >= a.cfg.VIP.SelfFenceAfter &&
+		(a.vips.touched || now.Sub(a.vips.started) >= a.cfg.VIP.RestartGrace)
 	assign := a.vips.assign
 	// Only a fresh decision may bring addresses up: one that arrived before
 	// this node was cut off may have been overtaken while it was away.
@@ -160,7 +164,7 @@ func (a *Agent) reconcileVIPs(ctx context.Context, now time.Time) {
 		case decided && as.Owner == a.cfg.Node && !fresh && !held[g.Name]:
 			continue // wait for a current decision
 		case decided && as.Owner == a.cfg.Node:
-			if as.From != "" && as.From != a.cfg.Node && a.stillAnswering(as.From, g.Name) && now.Sub(as.Since) < 2*time.Second {
+			if as.From != "" && as.From != a.cfg.Node && !held[g.Name] && !a.letGo(as.From, g.Name) && now.Sub(as.Since) < 2*time.Second {
 				continue // the previous owner has not stopped answering ARP yet
 			}
 			a.acquireVIP(ctx, gc, yielded[g.Name], as.Reason, now)
@@ -191,10 +195,19 @@ func maps(m map[string]bool) map[string]bool {
 	return out
 }
 
-func (a *Agent) stillAnswering(node, group string) bool {
+// letGo reports whether the previous owner in a graceful move has said it
+// stopped answering for group (yielded or released), or is gone. Silence
+// is not enough: a node that just started may not have heard it yet.
+func (a *Agent) letGo(node, group string) bool {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return a.members.State(node).Present() && a.members.Holds(node, group) && !a.members.Yielded(node, group)
+	switch a.members.State(node) {
+	case model.NodeDead, model.NodeLeft:
+		return true
+	case model.NodeUnknown:
+		return false
+	}
+	return a.members.Yielded(node, group) || !a.members.Holds(node, group)
 }
 
 func (a *Agent) holds(node, group string) bool {

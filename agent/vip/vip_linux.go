@@ -114,6 +114,12 @@ func (c *linuxClient) addrLink(g Group, create bool) (netlink.Link, error) {
 	if err != nil {
 		return nil, fmt.Errorf("macvlan %s: %w", name, err)
 	}
+	// The macvlan must answer ARP only for its own addresses too: by
+	// default Linux answers on any interface for any local address, and
+	// the virtual MAC would answer for the host's other VIPs.
+	if err := c.setARPQuiet(name); err != nil {
+		return nil, err
+	}
 	if err := c.nl.LinkSetUp(l); err != nil {
 		return nil, fmt.Errorf("setting %s up: %w", name, err)
 	}
