@@ -16,11 +16,21 @@ import (
 	"github.com/droverha/drover/model"
 )
 
+// delaySample is one snapshot's apparent delay: local arrival time minus
+// the manager's sending time. It includes the clock offset between the two
+// hosts, which cancels out when samples are compared.
+type delaySample struct {
+	at    time.Time
+	delay time.Duration
+	epoch uint64
+}
+
 // vipState is the agent's side of VIP ownership.
 type vipState struct {
 	assign    map[string]bus.Assignment // the newest accepted decisions
 	assignKey [2]uint64                 // epoch, seq of the snapshot they came in
 	assignAt  time.Time                 // when it arrived
+	delays    []delaySample             // recent (arrival − sent) of snapshots, for lateness
 	held      map[string]bool           // groups whose addresses are up here
 	yielded   map[string]bool           // held, but no longer answering ARP (handover)
 	lastGARP  map[string]time.Time
@@ -78,6 +88,27 @@ func (a *Agent) onAssignments(m *nats.Msg) {
 		a.drops.Count(bus.ErrStaleEpoch)
 		return
 	}
+	// A snapshot held up on the way (a TCP route survives a short link cut
+	// and delivers what it had queued when the link returns) must not act:
+	// it is judged against the quickest snapshot of the last 10 s, which
+	// cancels the clock offset between the hosts.
+	now := time.Now()
+	delay := now.Sub(as.Sent)
+	keep := a.vips.delays[:0]
+	least := delay
+	for _, d := range a.vips.delays {
+		if d.epoch == as.Epoch && now.Sub(d.at) <= 10*time.Second {
+			keep = append(keep, d)
+			least = min(least, d.delay)
+		}
+	}
+	a.vips.delays = append(keep, delaySample{at: now, delay: delay, epoch: as.Epoch})
+	if late := delay - least; late > a.cfg.VIP.SelfFenceAfter && len(a.cfg.VIP.Groups) > 0 {
+		a.mu.Unlock()
+		a.drops.Count(fmt.Errorf("%w: VIP decision seq %d arrived %v late", bus.ErrLate, as.Seq, late.Round(time.Millisecond)))
+		a.log.Debug("dropped a late VIP decision", "seq", as.Seq, "late", late)
+		return
+	}
 	key := [2]uint64{as.Epoch, as.Seq}
 	if key[0] < a.vips.assignKey[0] || (key[0] == a.vips.assignKey[0] && key[1] <= a.vips.assignKey[1]) {
 		a.mu.Unlock()
@@ -85,9 +116,13 @@ func (a *Agent) onAssignments(m *nats.Msg) {
 	}
 	a.vips.assignKey = key
 	a.vips.assignAt = time.Now()
+	old := a.vips.assign
 	a.vips.assign = map[string]bus.Assignment{}
 	for _, g := range as.Groups {
 		a.vips.assign[g.Group] = g
+		if o := old[g.Group]; o.Owner != g.Owner || o.From != g.From {
+			a.log.Debug("new VIP decision", "group", g.Group, "owner", g.Owner, "from", g.From, "epoch", as.Epoch, "seq", as.Seq, "sent", as.Sent)
+		}
 	}
 	a.mu.Unlock()
 	select {

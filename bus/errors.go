@@ -12,6 +12,9 @@ var (
 	// ErrStaleEpoch marks a manager decision from an epoch older than the
 	// newest one seen.
 	ErrStaleEpoch = errors.New("stale epoch")
+	// ErrLate marks a manager decision delivered long after it was sent
+	// (held up in a TCP connection across a partition, say).
+	ErrLate = errors.New("late message")
 	// ErrLeaseHeld is returned by Lease.Acquire when another node holds the
 	// manager lease.
 	ErrLeaseHeld = errors.New("manager lease held by another node")

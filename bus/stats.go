@@ -13,6 +13,7 @@ type Drops struct {
 	malformed      atomic.Uint64
 	unknownVersion atomic.Uint64
 	staleEpoch     atomic.Uint64
+	late           atomic.Uint64
 }
 
 // Count records err if it is one of the drop reasons and reports whether
@@ -25,6 +26,8 @@ func (d *Drops) Count(err error) bool {
 		d.unknownVersion.Add(1)
 	case errors.Is(err, ErrStaleEpoch):
 		d.staleEpoch.Add(1)
+	case errors.Is(err, ErrLate):
+		d.late.Add(1)
 	default:
 		d.malformed.Add(1)
 	}
@@ -37,5 +40,6 @@ func (d *Drops) Snapshot() model.Dropped {
 		Malformed:      d.malformed.Load(),
 		UnknownVersion: d.unknownVersion.Load(),
 		StaleEpoch:     d.staleEpoch.Load(),
+		Late:           d.late.Load(),
 	}
 }

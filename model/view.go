@@ -44,10 +44,11 @@ type Dropped struct {
 	Malformed      uint64 `json:"malformed"`       // not valid JSON or missing required fields
 	UnknownVersion uint64 `json:"unknown_version"` // a schema version this agent does not speak
 	StaleEpoch     uint64 `json:"stale_epoch"`     // a manager decision older than the newest epoch seen
+	Late           uint64 `json:"late"`            // a manager decision delivered long after it was sent
 }
 
 // Total is the sum of all dropped messages.
-func (d Dropped) Total() uint64 { return d.Malformed + d.UnknownVersion + d.StaleEpoch }
+func (d Dropped) Total() uint64 { return d.Malformed + d.UnknownVersion + d.StaleEpoch + d.Late }
 
 // Node is one member as the observer sees it.
 type Node struct {

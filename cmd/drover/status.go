@@ -96,7 +96,7 @@ func renderStatus(w io.Writer, v model.View) {
 	fmt.Fprintf(w, "manager:  %s\n", mgr)
 	fmt.Fprintf(w, "quorum:   %s (%d of %d voters present, %d needed)\n", q, v.Quorum.Present, v.Quorum.Voters, v.Quorum.Needed)
 	d := v.Dropped
-	fmt.Fprintf(w, "dropped:  %d messages (%d malformed, %d unknown version, %d stale epoch)\n", d.Total(), d.Malformed, d.UnknownVersion, d.StaleEpoch)
+	fmt.Fprintf(w, "dropped:  %d messages (%d malformed, %d unknown version, %d stale epoch, %d late)\n", d.Total(), d.Malformed, d.UnknownVersion, d.StaleEpoch, d.Late)
 	fmt.Fprintf(w, "seen by:  %s at %s\n\n", v.Observer, v.Time.Format(time.RFC3339))
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NODE\tSTATE\tSINCE\tHEARTBEAT\tROLE\tQUORUM\tHOLDS\tVERSION\tREASON")

@@ -63,17 +63,7 @@ func TestPrivilegedVIPTakeover(t *testing.T) {
 		t.Fatal(buildErr)
 	}
 	l := up(t, vipTopology("tv1"), droverBin)
-	defer func() {
-		if t.Failed() {
-			// Keep the agents' logs: the lab's state goes with it.
-			for _, h := range []string{"dir1", "dir2", "wit1"} {
-				dst := filepath.Join(os.TempDir(), "drover-"+l.Name()+"-"+h+".log")
-				if b, err := os.ReadFile(l.LogPath(h)); err == nil && os.WriteFile(dst, b, 0o644) == nil {
-					t.Logf("%s's log kept in %s", h, dst)
-				}
-			}
-		}
-	}()
+	keepLogs(t, l)
 	waitFormed(t, l, 3, "wit1", "dir1", "dir2")
 	waitOwner(t, l, "web", "dir1", 20*time.Second)
 	waitOwner(t, l, "mac", "dir2", 20*time.Second)
@@ -171,4 +161,20 @@ func TestPrivilegedVIPTakeover(t *testing.T) {
 	}
 	arp.check(t)
 	_ = context.Background()
+}
+
+// keepLogs copies the agents' logs to the temporary directory when the test
+// fails: the lab's state goes with it.
+func keepLogs(t *testing.T, l *Lab) {
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		for _, h := range []string{"dir1", "dir2", "wit1"} {
+			dst := filepath.Join(os.TempDir(), "drover-"+l.Name()+"-"+h+".log")
+			if b, err := os.ReadFile(l.LogPath(h)); err == nil && os.WriteFile(dst, b, 0o644) == nil {
+				t.Logf("%s's log kept in %s", h, dst)
+			}
+		}
+	})
 }
