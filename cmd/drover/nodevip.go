@@ -24,9 +24,18 @@ func putDesired(nc *nats.Conn, cluster, key string, d bus.Desired) error {
 	if err != nil {
 		return exitf(1, "%v", err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	// The bucket's Raft group may be electing a leader (after a node died):
+	// keep trying for a while before giving up.
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	kv, err := js.KeyValue(ctx, bus.Subjects{Cluster: cluster}.DesiredBucket())
+	var kv jetstream.KeyValue
+	for {
+		kv, err = js.KeyValue(ctx, bus.Subjects{Cluster: cluster}.DesiredBucket())
+		if err == nil || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 	if err != nil {
 		return exitf(1, "the cluster's request bucket is not reachable (%v); is a majority of agents up?", err)
 	}
@@ -38,10 +47,18 @@ func putDesired(nc *nats.Conn, cluster, key string, d bus.Desired) error {
 	if err != nil {
 		return exitf(1, "%v", err)
 	}
-	if _, err := kv.Put(ctx, key, b); err != nil {
-		return exitf(1, "recording the request: %v", err)
+	for {
+		pctx, pcancel := context.WithTimeout(ctx, 2*time.Second)
+		_, err = kv.Put(pctx, key, b)
+		pcancel()
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return exitf(1, "recording the request: %v", err)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
-	return nil
 }
 
 func askView(nc *nats.Conn, cluster string) (model.View, error) {
