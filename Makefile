@@ -10,7 +10,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 FUZZTIME ?= 3s
 
-.PHONY: all build deps test test-unit fuzz lint bench clean
+.PHONY: all build deps test test-unit fuzz lint bench bench-failover clean
 
 all: build
 
@@ -53,6 +53,11 @@ lint:
 ## bench: the figures of docs/benchmarks.md
 bench:
 	CGO_ENABLED=0 $(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./bus ./cmd/drover
+
+## bench-failover: VIP service gaps in the netns lab (root), default and tuned timers
+bench-failover: deps
+	$(GO) test -run '^$$' -bench VIPFailover -benchtime 1x -timeout 60m ./cmd/drover/lab
+	DROVER_BENCH_PROFILE=tuned $(GO) test -run '^$$' -bench VIPFailover -benchtime 1x -timeout 60m ./cmd/drover/lab
 
 clean:
 	rm -rf bin

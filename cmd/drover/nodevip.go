@@ -25,20 +25,12 @@ func putDesired(nc *nats.Conn, cluster, key string, d bus.Desired) error {
 		return exitf(1, "%v", err)
 	}
 	// The bucket's Raft group may be electing a leader (after a node died):
-	// keep trying for a while before giving up.
+	// keep trying for a while. The write goes straight to the bucket's
+	// stream (what a KV put is), without asking the JetStream meta leader
+	// for the bucket first, which can take long after a partition.
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	var kv jetstream.KeyValue
-	for {
-		kv, err = js.KeyValue(ctx, bus.Subjects{Cluster: cluster}.DesiredBucket())
-		if err == nil || ctx.Err() != nil {
-			break
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	if err != nil {
-		return exitf(1, "the cluster's request bucket is not reachable (%v); is a majority of agents up?", err)
-	}
+	subject := "$KV." + bus.Subjects{Cluster: cluster}.DesiredBucket() + "." + key
 	d.V, d.At = bus.Version, time.Now().UTC()
 	if h, err := os.Hostname(); err == nil {
 		d.By = h
@@ -49,7 +41,7 @@ func putDesired(nc *nats.Conn, cluster, key string, d bus.Desired) error {
 	}
 	for {
 		pctx, pcancel := context.WithTimeout(ctx, 2*time.Second)
-		_, err = kv.Put(pctx, key, b)
+		_, err = js.Publish(pctx, subject, b)
 		pcancel()
 		if err == nil {
 			return nil

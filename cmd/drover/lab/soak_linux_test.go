@@ -123,7 +123,7 @@ func arpRounds(w *arpWatch) string {
 	return fmt.Sprintf("%d ARP rounds observed, %d answered by two MACs", w.asked, len(w.twice))
 }
 
-func must(t *testing.T, err error) {
+func must(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)

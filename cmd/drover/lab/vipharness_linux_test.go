@@ -20,7 +20,10 @@ import (
 // vipTopology: two directors, a witness and a client; group web
 // (192.0.2.50) prefers dir1, group mac (192.0.2.51, virtual MAC id 7)
 // prefers dir2.
-func vipTopology(name string) *Topology {
+func vipTopology(name string) *Topology { return vipTopologyWith(name, "") }
+
+// vipTopologyWith adds extra, indented YAML under the topology's agent: map.
+func vipTopologyWith(name, extra string) *Topology {
 	t, err := ParseTopology([]byte(fmt.Sprintf(`
 name: %s
 subnet: 192.0.2.0/24
@@ -41,7 +44,7 @@ agent:
       addresses: [192.0.2.51/24]
       virtual_mac_id: 7
       candidates: [{node: dir2, priority: 200}, {node: dir1, priority: 100}]
-`, name)))
+%s`, name, extra)))
 	if err != nil {
 		panic(err)
 	}
@@ -55,7 +58,7 @@ var (
 
 // echo answers UDP probes on port 7007 in a host's namespace with the
 // host's name, so the client knows who served it.
-func echo(t *testing.T, l *Lab, host string) {
+func echo(t testing.TB, l *Lab, host string) {
 	t.Helper()
 	var conn net.PacketConn
 	if err := InNS(l.NS(host), func() (err error) {
@@ -97,7 +100,7 @@ type prober struct {
 	wg   sync.WaitGroup
 }
 
-func probe(t *testing.T, l *Lab, addr netip.Addr) *prober {
+func probe(t testing.TB, l *Lab, addr netip.Addr) *prober {
 	t.Helper()
 	p := &prober{dst: net.UDPAddrFromAddrPort(netip.AddrPortFrom(addr, 7007)), rep: map[uint64]reply{}, stop: make(chan struct{})}
 	if err := InNS(l.NS("client"), func() (err error) {
@@ -196,7 +199,7 @@ func (p *prober) gap(from uint64) (time.Duration, string, int) {
 }
 
 // waitServed waits until probes sent after seq from are answered by host.
-func (p *prober) waitServed(t *testing.T, from uint64, host string, d time.Duration) {
+func (p *prober) waitServed(t testing.TB, from uint64, host string, d time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for time.Now().Before(deadline) {
@@ -232,7 +235,7 @@ type arpWatch struct {
 	wg    sync.WaitGroup
 }
 
-func watchARP(t *testing.T, l *Lab, vips ...netip.Addr) *arpWatch {
+func watchARP(t testing.TB, l *Lab, vips ...netip.Addr) *arpWatch {
 	t.Helper()
 	w := &arpWatch{owner: map[[2]netip.Addr]string{}, stop: make(chan struct{})}
 	if err := InNS(l.NS("client"), func() error {
@@ -304,7 +307,7 @@ func (w *arpWatch) close() {
 }
 
 // check fails the test if two MACs ever answered one request.
-func (w *arpWatch) check(t *testing.T) {
+func (w *arpWatch) check(t testing.TB) {
 	t.Helper()
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -325,7 +328,7 @@ func neighbour(l *Lab, addr netip.Addr) string {
 	return ""
 }
 
-func waitNeighbour(t *testing.T, l *Lab, addr netip.Addr, mac string, d time.Duration) {
+func waitNeighbour(t testing.TB, l *Lab, addr netip.Addr, mac string, d time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for neighbour(l, addr) != mac {
@@ -338,7 +341,7 @@ func waitNeighbour(t *testing.T, l *Lab, addr netip.Addr, mac string, d time.Dur
 
 // partition cuts host's bus (NATS client and route ports) with nftables,
 // leaving its UDP heartbeats alone.
-func partition(t *testing.T, l *Lab, host string) {
+func partition(t testing.TB, l *Lab, host string) {
 	t.Helper()
 	rules := "table inet drovertest {\n chain in { type filter hook input priority 0; tcp dport { 4222, 6222 } drop; tcp sport 6222 drop; }\n" +
 		" chain out { type filter hook output priority 0; tcp dport 6222 drop; tcp sport 6222 drop; }\n}\n"
@@ -349,7 +352,7 @@ func partition(t *testing.T, l *Lab, host string) {
 	}
 }
 
-func unpartition(t *testing.T, l *Lab, host string) {
+func unpartition(t testing.TB, l *Lab, host string) {
 	t.Helper()
 	_ = exec.Command("ip", "netns", "exec", l.NS(host), "nft", "delete", "table", "inet", "drovertest").Run()
 }
