@@ -46,35 +46,29 @@ func OpenStores(ctx context.Context, js jetstream.JetStream, s Subjects, cfg Sto
 		cfg.Replicas = 1
 	}
 	st := &Stores{JS: js}
+	buckets := []struct {
+		dst *jetstream.KeyValue
+		cfg jetstream.KeyValueConfig
+	}{
+		{&st.Election, jetstream.KeyValueConfig{Bucket: s.ElectionBucket(), Description: "Drover manager lease", History: 1, TTL: cfg.LeaseTTL}},
+		{&st.Nodes, jetstream.KeyValueConfig{Bucket: s.NodesBucket(), Description: "Drover membership records", History: 5}},
+		{&st.VIPs, jetstream.KeyValueConfig{Bucket: s.VIPsBucket(), Description: "Drover VIP group assignments", History: 5}},
+		{&st.Desired, jetstream.KeyValueConfig{Bucket: s.DesiredBucket(), Description: "Drover operator requests (drains, moves)", History: 5}},
+	}
 	var (
 		wg   sync.WaitGroup
-		errs [5]error
+		errs = make([]error, len(buckets)+1)
 	)
-	wg.Go(func() {
-		st.Election, errs[0] = retry(ctx, "election bucket", func(ctx context.Context) (jetstream.KeyValue, error) {
-			return js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-				Bucket:      s.ElectionBucket(),
-				Description: "Drover manager lease",
-				History:     1,
-				TTL:         cfg.LeaseTTL,
-				Storage:     jetstream.FileStorage,
-				Replicas:    cfg.Replicas,
+	for i, b := range buckets {
+		b.cfg.Storage, b.cfg.Replicas = jetstream.FileStorage, cfg.Replicas
+		wg.Go(func() {
+			*b.dst, errs[i] = retry(ctx, b.cfg.Bucket+" bucket", func(ctx context.Context) (jetstream.KeyValue, error) {
+				return js.CreateOrUpdateKeyValue(ctx, b.cfg)
 			})
 		})
-	})
+	}
 	wg.Go(func() {
-		st.Nodes, errs[1] = retry(ctx, "nodes bucket", func(ctx context.Context) (jetstream.KeyValue, error) {
-			return js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-				Bucket:      s.NodesBucket(),
-				Description: "Drover membership records",
-				History:     5,
-				Storage:     jetstream.FileStorage,
-				Replicas:    cfg.Replicas,
-			})
-		})
-	})
-	wg.Go(func() {
-		st.Events, errs[2] = retry(ctx, "event stream", func(ctx context.Context) (jetstream.Stream, error) {
+		st.Events, errs[len(buckets)] = retry(ctx, "event stream", func(ctx context.Context) (jetstream.Stream, error) {
 			return js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 				Name:        s.EventStream(),
 				Description: "Drover events (CloudEvents 1.0 JSON)",
@@ -89,24 +83,8 @@ func OpenStores(ctx context.Context, js jetstream.JetStream, s Subjects, cfg Sto
 			})
 		})
 	})
-	for i, kv := range []struct {
-		dst         *jetstream.KeyValue
-		bucket, why string
-	}{
-		{&st.VIPs, s.VIPsBucket(), "Drover VIP group assignments"},
-		{&st.Desired, s.DesiredBucket(), "Drover operator requests (drains, moves)"},
-	} {
-		wg.Go(func() {
-			*kv.dst, errs[3+i] = retry(ctx, kv.bucket, func(ctx context.Context) (jetstream.KeyValue, error) {
-				return js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-					Bucket: kv.bucket, Description: kv.why, History: 5,
-					Storage: jetstream.FileStorage, Replicas: cfg.Replicas,
-				})
-			})
-		})
-	}
 	wg.Wait()
-	if err := errors.Join(errs[:]...); err != nil {
+	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
 	return st, nil
