@@ -56,6 +56,7 @@ type Agent struct {
 	udp     *udpPath
 	vipc    vip.Client
 	vipWake chan struct{}
+	beatNow chan struct{} // an extra heartbeat, to report a VIP change at once
 	guard   *guard
 }
 
@@ -81,6 +82,7 @@ func New(cfg Config) (*Agent, error) {
 	a.vips = newVIPState(now)
 	a.udpSeen = map[string]time.Time{}
 	a.vipWake = make(chan struct{}, 1)
+	a.beatNow = make(chan struct{}, 1)
 	if len(cfg.VIP.Groups) > 0 {
 		a.vipc = cfg.VIP.Client
 		if a.vipc == nil {
@@ -302,6 +304,7 @@ func (a *Agent) heartbeatLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-a.beatNow:
 		}
 	}
 }
@@ -373,6 +376,17 @@ func (a *Agent) onHeartbeat(m *nats.Msg) {
 	trans := a.members.Heartbeat(h, now)
 	a.mu.Unlock()
 	a.logTransitions(trans)
+	if len(h.Yielded) > 0 || len(h.Held) > 0 {
+		// A handover waits on what the other side holds: look again now.
+		wake(a.vipWake)
+	}
+}
+
+func wake(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
 }
 
 func (a *Agent) onLeave(m *nats.Msg) {

@@ -125,10 +125,7 @@ func (a *Agent) onAssignments(m *nats.Msg) {
 		}
 	}
 	a.mu.Unlock()
-	select {
-	case a.vipWake <- struct{}{}:
-	default:
-	}
+	wake(a.vipWake)
 }
 
 // vipLoop reconciles this node's VIPs every heartbeat interval and at once
@@ -299,6 +296,7 @@ func (a *Agent) acquireVIP(ctx context.Context, gc VIPGroup, wasYielded bool, re
 		}()
 	}
 	if !wasHeld || changed {
+		wake(a.beatNow) // the old owner drops the group once we report it
 		a.log.Info("VIP group acquired", "group", g.Name, "reason", reason, "restored", wasHeld && changed)
 		a.emit(bus.EventVIPAcquired, a.cfg.Node, 0, bus.EventData{Node: a.cfg.Node, Group: g.Name, Reason: reason,
 			Addresses: prefixes(g.Addresses)})
@@ -314,6 +312,7 @@ func (a *Agent) yieldVIP(ctx context.Context, gc VIPGroup) {
 	a.mu.Lock()
 	a.vips.yielded[g.Name] = true
 	a.mu.Unlock()
+	wake(a.beatNow) // the new owner is waiting for this
 	a.log.Info("VIP group yielded for a graceful handover", "group", g.Name)
 }
 
