@@ -16,6 +16,10 @@ import (
 	"github.com/droverha/drover/model"
 )
 
+// yieldHold is how long a yielded group keeps serving after its new owner
+// holds it: longer than Linux's default ARP locktime (1 s).
+const yieldHold = 1500 * time.Millisecond
+
 // delaySample is one snapshot's apparent delay: local arrival time minus
 // the manager's sending time. It includes the clock offset between the two
 // hosts, which cancels out when samples are compared.
@@ -34,6 +38,7 @@ type vipState struct {
 	held      map[string]bool           // groups whose addresses are up here
 	yielded   map[string]bool           // held, but no longer answering ARP (handover)
 	lastGARP  map[string]time.Time
+	handed    map[string]time.Time // when the new owner of a yielded group first reported it
 	repeatDue map[string]time.Time
 	contact   time.Time // last time this node heard a bus majority or a UDP peer
 	touched   bool      // contact was made since the agent started
@@ -49,7 +54,7 @@ type vipState struct {
 
 func newVIPState(now time.Time) vipState {
 	return vipState{assign: map[string]bus.Assignment{}, held: map[string]bool{}, yielded: map[string]bool{},
-		lastGARP: map[string]time.Time{}, repeatDue: map[string]time.Time{}, contact: now, started: now,
+		lastGARP: map[string]time.Time{}, handed: map[string]time.Time{}, repeatDue: map[string]time.Time{}, contact: now, started: now,
 		drained: map[string]bool{}, moves: map[string]bus.Desired{}}
 }
 
@@ -204,10 +209,25 @@ func (a *Agent) reconcileVIPs(ctx context.Context, now time.Time) {
 			if !held[g.Name] && !yielded[g.Name] {
 				continue
 			}
-			if as.From == a.cfg.Node && as.Owner != "" && !a.holds(as.Owner, g.Name) && a.present(as.Owner) {
-				if !yielded[g.Name] {
-					a.yieldVIP(ctx, gc)
+			if yielded[g.Name] {
+				// Keep serving what still comes our way until clients have
+				// surely switched: a client ignores a gratuitous ARP for an
+				// entry it confirmed less than locktime (1 s) ago, and
+				// learns the new MAC from the next burst or its own query.
+				if as.Owner != "" && !a.holds(as.Owner, g.Name) {
+					continue // the new owner is not up yet
 				}
+				a.mu.Lock()
+				if a.vips.handed[g.Name].IsZero() {
+					a.vips.handed[g.Name] = now
+				}
+				since := now.Sub(a.vips.handed[g.Name])
+				a.mu.Unlock()
+				if since < yieldHold {
+					continue
+				}
+			} else if as.From == a.cfg.Node && as.Owner != "" && !a.holds(as.Owner, g.Name) && a.present(as.Owner) {
+				a.yieldVIP(ctx, gc)
 				continue
 			}
 			reason := "assigned to " + as.Owner
@@ -325,6 +345,7 @@ func (a *Agent) releaseVIP(ctx context.Context, gc VIPGroup, reason string) {
 	a.mu.Lock()
 	delete(a.vips.held, g.Name)
 	delete(a.vips.yielded, g.Name)
+	delete(a.vips.handed, g.Name)
 	delete(a.vips.repeatDue, g.Name)
 	a.mu.Unlock()
 	a.log.Info("VIP group released", "group", g.Name, "reason", reason)
