@@ -132,9 +132,9 @@ func BenchmarkReelection(b *testing.B) {
 		return "", 0
 	}
 	const settle = 3 * time.Second
-	mgr, formed := waitAgree([]int{0, 1, 2}, "", 2*time.Minute)
+	_, formed := waitAgree([]int{0, 1, 2}, "", 2*time.Minute)
 	time.Sleep(settle)
-	mgr, _ = waitAgree([]int{0, 1, 2}, "", time.Minute)
+	mgr, _ := waitAgree([]int{0, 1, 2}, "", time.Minute)
 	fmt.Printf("re-election: cluster formed in %v, manager %s\n", formed.Round(time.Millisecond), mgr)
 	var (
 		all, leaderHit, leaderMiss []time.Duration
@@ -156,7 +156,7 @@ func BenchmarkReelection(b *testing.B) {
 		}
 		fmt.Printf("  trial %2d: killed %s (lease stream leader: %v), %s manager after %v\n", trial+1, mgr, wasStreamLeader, newMgr, took.Round(time.Millisecond))
 		nodes[mi].start(b)
-		mgr, _ = waitAgree([]int{0, 1, 2}, "", 2*time.Minute)
+		waitAgree([]int{0, 1, 2}, "", 2*time.Minute)
 		// A manager is normally in office for a while before it dies; give
 		// it the few seconds it takes to settle (see docs/benchmarks.md).
 		time.Sleep(settle)
