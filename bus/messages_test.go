@@ -120,3 +120,21 @@ func FuzzDecodeEvent(f *testing.F) {
 	fuzzDecoder(f, DecodeEvent,
 		`{"specversion":"1.0","id":"1","source":"/drover/c/nodes/a","type":"drover.node.dead","subject":"b","time":"2026-01-01T00:00:00Z","datacontenttype":"application/json","droverepoch":4,"data":{"v":1,"cluster":"c","node":"b","state":"dead"}}`)
 }
+
+func FuzzDecodeUDPHeartbeat(f *testing.F) {
+	fuzzDecoder(f, DecodeUDPHeartbeat, `{"v":1,"c":"farm","n":"dir1","b":"5f1c","s":7}`, `{"v":1,"c":"a.b","n":"x","b":"y"}`)
+}
+
+func FuzzDecodeAssignments(f *testing.F) {
+	fuzzDecoder(f, DecodeAssignments,
+		`{"v":1,"epoch":3,"seq":9,"sent":"2026-01-01T00:00:00Z","groups":[{"group":"web","owner":"dir1","from":"dir2","reason":"x","since":"2026-01-01T00:00:00Z","pinned":true}]}`,
+		`{"v":1,"epoch":0,"groups":[]}`)
+}
+
+func FuzzDecodeVIPRecord(f *testing.F) {
+	fuzzDecoder(f, DecodeVIPRecord, `{"v":1,"epoch":3,"group":"web","owner":"dir1","reason":"x"}`)
+}
+
+func FuzzDecodeDesired(f *testing.F) {
+	fuzzDecoder(f, DecodeDesired, `{"v":1,"drained":true,"at":"2026-01-01T00:00:00Z","by":"ops"}`, `{"v":1,"node":"dir2"}`)
+}
