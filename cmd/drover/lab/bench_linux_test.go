@@ -44,81 +44,105 @@ func BenchmarkVIPFailover(b *testing.B) {
 	defer web.close()
 	arp := watchARP(b, l, webVIP)
 	defer arp.close()
-	ctx := context.Background()
 	results := map[string][]time.Duration{}
 	lostDrain := 0
 	b.ResetTimer()
+	only := os.Getenv("DROVER_BENCH_ONLY") // crash, link or drain: one kind of event
 	for i := 0; i < events; i++ {
-		// Crash.
-		from := web.mark()
-		must(b, l.Kill("dir1"))
-		web.waitServed(b, from, "dir2", 10*time.Second)
-		g, _, _ := web.gap(from)
-		results["SIGKILL of the owner's agent"] = append(results["SIGKILL of the owner's agent"], g)
-		must(b, l.Start("dir1"))
-		waitOwnerB(b, l, "dir1")
-		// Link down.
-		from = web.mark()
-		must(b, l.LinkDown("dir1"))
-		web.waitServed(b, from, "dir2", 10*time.Second)
-		g, _, _ = web.gap(from)
-		results["owner's link down"] = append(results["owner's link down"], g)
-		must(b, l.LinkUp("dir1"))
-		waitOwnerB(b, l, "dir1")
-		// Graceful drain.
-		from = web.mark()
-		if out, err := l.Drover(ctx, "wit1", "node", "drain", "dir1"); err != nil {
-			b.Fatalf("drain: %v\n%s", err, out)
+		if only == "" || only == "crash" {
+			crash(b, l, web, results)
 		}
-		web.waitServed(b, from, "dir2", 10*time.Second)
-		time.Sleep(100 * time.Millisecond)
-		g, _, lost := web.gap(from)
-		lostDrain += lost
-		results["graceful drain"] = append(results["graceful drain"], g)
-		if out, err := l.Drover(ctx, "wit1", "node", "undrain", "dir1"); err != nil {
-			b.Fatalf("undrain: %v\n%s", err, out)
+		if only == "" || only == "link" {
+			linkDown(b, l, web, results)
 		}
-		waitOwnerB(b, l, "dir1")
-		time.Sleep(300 * time.Millisecond)
+		if only == "" || only == "drain" {
+			lostDrain += drain(b, l, web, results)
+		}
 	}
 	b.StopTimer()
 	fmt.Printf("VIP failover, %s timers, probes every 5 ms:\n", profile)
 	for _, k := range []string{"SIGKILL of the owner's agent", "owner's link down", "graceful drain"} {
-		fmt.Printf("  %-30s %s\n", k, gaps(results[k]))
+		if len(results[k]) > 0 {
+			fmt.Printf("  %-30s %s\n", k, gaps(results[k]))
+		}
 	}
 	fmt.Printf("  probes lost across all drains: %d; %s\n", lostDrain, arpRounds(arp))
-
 	if profile == "tuned" {
-		// False failovers under CPU load: both cores busy for 60 s, no events.
-		stop := make(chan struct{})
-		var wg sync.WaitGroup
-		for range runtime.NumCPU() {
-			wg.Go(func() {
-				for {
-					select {
-					case <-stop:
-						return
-					default:
-					}
-					for j := 0; j < 1e6; j++ {
-						_ = j * j
-					}
-				}
-			})
-		}
-		changes, last := 0, "dir1"
-		end := time.Now().Add(60 * time.Second)
-		for time.Now().Before(end) {
-			if g := vipViewB(l, "web"); g != "" && g != last {
-				changes++
-				last = g
-			}
-			time.Sleep(200 * time.Millisecond)
-		}
-		close(stop)
-		wg.Wait()
-		fmt.Printf("  tuned timers under full CPU load for 60 s: %d false ownership changes\n", changes)
+		falseFailovers(l)
 	}
+}
+
+func crash(b *testing.B, l *Lab, web *prober, results map[string][]time.Duration) {
+	from := web.mark()
+	must(b, l.Kill("dir1"))
+	web.waitServed(b, from, "dir2", 10*time.Second)
+	g, _, _ := web.gap(from)
+	results["SIGKILL of the owner's agent"] = append(results["SIGKILL of the owner's agent"], g)
+	must(b, l.Start("dir1"))
+	waitOwnerB(b, l, "dir1")
+}
+
+func linkDown(b *testing.B, l *Lab, web *prober, results map[string][]time.Duration) {
+	from := web.mark()
+	must(b, l.LinkDown("dir1"))
+	web.waitServed(b, from, "dir2", 10*time.Second)
+	g, _, _ := web.gap(from)
+	results["owner's link down"] = append(results["owner's link down"], g)
+	must(b, l.LinkUp("dir1"))
+	waitOwnerB(b, l, "dir1")
+}
+
+func drain(b *testing.B, l *Lab, web *prober, results map[string][]time.Duration) int {
+	ctx := context.Background()
+	from := web.mark()
+	if out, err := l.Drover(ctx, "wit1", "node", "drain", "dir1"); err != nil {
+		b.Fatalf("drain: %v\n%s", err, out)
+	}
+	web.waitServed(b, from, "dir2", 10*time.Second)
+	time.Sleep(100 * time.Millisecond)
+	g, _, lost := web.gap(from)
+	if lost > 0 {
+		fmt.Printf("  a drain at %s lost %d probes (gap %v)\n", web.sentAt(from).Format("15:04:05.000"), lost, g.Round(time.Millisecond))
+	}
+	results["graceful drain"] = append(results["graceful drain"], g)
+	if out, err := l.Drover(ctx, "wit1", "node", "undrain", "dir1"); err != nil {
+		b.Fatalf("undrain: %v\n%s", err, out)
+	}
+	waitOwnerB(b, l, "dir1")
+	time.Sleep(300 * time.Millisecond)
+	return lost
+}
+
+// falseFailovers: both cores busy for 60 s, no events; count owner changes.
+func falseFailovers(l *Lab) {
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range runtime.NumCPU() {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				for j := 0; j < 1e6; j++ {
+					_ = j * j
+				}
+			}
+		})
+	}
+	changes, last := 0, "dir1"
+	end := time.Now().Add(60 * time.Second)
+	for time.Now().Before(end) {
+		if g := vipViewB(l, "web"); g != "" && g != last {
+			changes++
+			last = g
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	close(stop)
+	wg.Wait()
+	fmt.Printf("  tuned timers under full CPU load for 60 s: %d false ownership changes\n", changes)
 }
 
 func upB(b *testing.B, topo *Topology) *Lab {

@@ -368,3 +368,13 @@ func gaps(ds []time.Duration) string {
 	return fmt.Sprintf("p50 %v p95 %v p99 %v max %v (n=%d)", pct(.5).Round(time.Millisecond), pct(.95).Round(time.Millisecond),
 		pct(.99).Round(time.Millisecond), s[len(s)-1].Round(time.Millisecond), len(s))
 }
+
+// sentAt is when probe seq went out.
+func (p *prober) sentAt(seq uint64) time.Time {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if int(seq) < len(p.sent) {
+		return p.sent[seq]
+	}
+	return time.Time{}
+}
