@@ -75,8 +75,10 @@ func TestPrivilegedVIPTakeover(t *testing.T) {
 	}
 	arp := watchARP(t, l, webVIP, macVIP)
 	web := probe(t, l, webVIP)
+	web6 := probe(t, l, webVIP6)
 	mac := probe(t, l, macVIP)
 	web.waitServed(t, 0, "dir1", 5*time.Second)
+	web6.waitServed(t, 0, "dir1", 5*time.Second)
 	mac.waitServed(t, 0, "dir2", 5*time.Second)
 	waitNeighbour(t, l, webVIP, l.MAC("dir1").String(), 2*time.Second)
 	waitNeighbour(t, l, macVIP, "00:00:5e:00:01:07", 2*time.Second)
@@ -91,6 +93,9 @@ func TestPrivilegedVIPTakeover(t *testing.T) {
 	waitNeighbour(t, l, webVIP, l.MAC("dir2").String(), 2*time.Second)
 	g, _, _ := web.gap(from)
 	t.Logf("web after SIGKILL of dir1's agent: service gap %v", g.Round(time.Millisecond))
+	// IPv6: the unsolicited neighbour advertisement moves the client's entry.
+	web6.waitServed(t, from, "dir2", 5*time.Second)
+	waitNeighbour(t, l, webVIP6, l.MAC("dir2").String(), 2*time.Second)
 
 	// dir1 returns and preempts gracefully: no probe lost.
 	from = web.mark()

@@ -27,17 +27,18 @@ func vipTopologyWith(name, extra string) *Topology {
 	t, err := ParseTopology([]byte(fmt.Sprintf(`
 name: %s
 subnet: 192.0.2.0/24
+subnet6: 2001:db8:0:1::/64
 hosts:
-  - {name: dir1, addr: 192.0.2.11, agent: true}
-  - {name: dir2, addr: 192.0.2.12, agent: true}
+  - {name: dir1, addr: 192.0.2.11, addr6: "2001:db8:0:1::11", agent: true}
+  - {name: dir2, addr: 192.0.2.12, addr6: "2001:db8:0:1::12", agent: true}
   - {name: wit1, addr: 192.0.2.13, agent: true}
-  - {name: client, addr: 192.0.2.100}
+  - {name: client, addr: 192.0.2.100, addr6: "2001:db8:0:1::100"}
 agent:
   log: {level: debug}
   vip_groups:
     - name: web
       interface: eth0
-      addresses: [192.0.2.50/24]
+      addresses: [192.0.2.50/24, "2001:db8:0:1::50/64"]
       candidates: [{node: dir1, priority: 200}, {node: dir2, priority: 100}]
     - name: mac
       interface: eth0
@@ -52,8 +53,9 @@ agent:
 }
 
 var (
-	webVIP = netip.MustParseAddr("192.0.2.50")
-	macVIP = netip.MustParseAddr("192.0.2.51")
+	webVIP6 = netip.MustParseAddr("2001:db8:0:1::50")
+	webVIP  = netip.MustParseAddr("192.0.2.50")
+	macVIP  = netip.MustParseAddr("192.0.2.51")
 )
 
 // echo answers UDP probes on port 7007 in a host's namespace with the
@@ -316,7 +318,8 @@ func (w *arpWatch) check(t testing.TB) {
 	}
 }
 
-// neighbour returns the client's ARP entry for addr.
+// neighbour returns the client's ARP (or, for IPv6, neighbour) entry for
+// addr.
 func neighbour(l *Lab, addr netip.Addr) string {
 	out, _ := exec.Command("ip", "-n", l.NS("client"), "neigh", "show", addr.String(), "dev", "eth0").Output()
 	f := strings.Fields(string(out))
