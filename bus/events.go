@@ -79,7 +79,8 @@ type EventData struct {
 	Addresses []string `json:"addresses,omitempty"`
 }
 
-// Type returns the Drover event type ("node.joined") of e.
+// DroverType returns the Drover event type ("node.joined") of e, or "" for
+// a type that is not Drover's.
 func (e Event) DroverType() string {
 	if len(e.Type) > len("drover.") && e.Type[:len("drover.")] == "drover." {
 		return e.Type[len("drover."):]

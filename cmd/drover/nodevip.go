@@ -193,6 +193,9 @@ preempted back) until NODE fails or is drained.`,
 			if !slices.ContainsFunc(v.VIPGroups, func(g model.VIPGroupView) bool { return g.Name == group }) {
 				return exitf(2, "no VIP group %q in cluster %s", group, cfg.Cluster)
 			}
+			if !slices.ContainsFunc(v.Nodes, func(n model.Node) bool { return n.Name == node && n.State == model.NodeAlive }) {
+				return exitf(2, "node %q is not an alive member of cluster %s; see drover status", node, cfg.Cluster)
+			}
 			if err := putDesired(nc, cfg.Cluster, "move."+group, bus.Desired{Node: node}); err != nil {
 				return err
 			}

@@ -1,7 +1,6 @@
 package lab
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"slices"
@@ -165,7 +164,6 @@ func TestPrivilegedVIPTakeover(t *testing.T) {
 		t.Errorf("restart of dir1's agent: %d probes lost (gap %v), last served by %s", lost, g, host)
 	}
 	arp.check(t)
-	_ = context.Background()
 }
 
 // keepLogs copies the agents' logs to the temporary directory when the test
