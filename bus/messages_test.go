@@ -138,3 +138,21 @@ func FuzzDecodeVIPRecord(f *testing.F) {
 func FuzzDecodeDesired(f *testing.F) {
 	fuzzDecoder(f, DecodeDesired, `{"v":1,"drained":true,"at":"2026-01-01T00:00:00Z","by":"ops"}`, `{"v":1,"node":"dir2"}`)
 }
+
+func FuzzDecodeHealthReport(f *testing.F) {
+	fuzzDecoder(f, DecodeHealthReport,
+		`{"v":1,"node":"dir1","sent":"2026-01-01T00:00:00Z","results":[{"id":"198.51.100.11:80/http/0a1b2c3d4e5f","healthy":true,"known":true,"reason":"http: 200","since":"2026-01-01T00:00:00Z"}]}`,
+		`{"v":1,"node":"dir1","results":[{"id":""}]}`)
+}
+
+func FuzzDecodeServiceTable(f *testing.F) {
+	fuzzDecoder(f, DecodeServiceTable,
+		`{"v":1,"epoch":3,"seq":7,"services":[{"name":"web","protocol":"tcp","address":"192.0.2.10:80","scheduler":"wrr","dests":[{"address":"198.51.100.11:80","forward":"nat","weight":2}],"quorum":true,"healthy_weight":2}],"removed":["old"]}`,
+		`{"v":1,"epoch":3,"services":[{"name":"fw","fwmark":5,"family":"inet6","scheduler":"sh","scheduler_flags":["sh-port"],"persist_timeout":300,"persist_netmask":64,"dests":[]}]}`,
+		`{"v":1,"epoch":3,"services":[{"name":"x","address":"192.0.2.10:80","fwmark":5,"scheduler":"rr"}]}`)
+}
+
+func FuzzDecodeIPVSStats(f *testing.F) {
+	fuzzDecoder(f, DecodeIPVSStats,
+		`{"v":1,"node":"dir1","services":[{"name":"web","stats":{"connections":5,"cps":1},"dests":[{"address":"198.51.100.11:80","weight":1,"active":2,"inactive":3}]}]}`)
+}

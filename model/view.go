@@ -27,6 +27,9 @@ type View struct {
 	Nodes  []Node `json:"nodes"`
 	// VIPGroups are the configured VIP groups with their owners.
 	VIPGroups []VIPGroupView `json:"vip_groups"`
+	// Services are the configured virtual services: weights, health and
+	// counters. Absent when none are configured.
+	Services []ServiceView `json:"services,omitempty"`
 	// Dropped counts bus messages this node received and dropped, by reason.
 	Dropped Dropped `json:"dropped"`
 }

@@ -1,0 +1,223 @@
+package managers
+
+import (
+	"fmt"
+	"net/netip"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/droverha/drover/model"
+)
+
+// Probe is one node's latest result for one probe ID.
+type Probe struct {
+	Node    string
+	Self    bool // the real server's own agent
+	Healthy bool
+	Known   bool
+	Reason  string
+	Since   time.Time
+}
+
+// ServicesInput is what PlanServices decides from.
+type ServicesInput struct {
+	Specs []model.VirtualService
+	// Probes maps a probe ID (model.Check.ID) to the fresh results of the
+	// nodes that run it; stale results are left out by the caller.
+	Probes map[string][]Probe
+	// Prev is the previous decision, by service name; nil at start.
+	Prev map[string]ServiceState
+	Now  time.Time
+}
+
+// ServiceState is the manager's decision for one virtual service.
+type ServiceState struct {
+	Name          string
+	Quorum        bool // the healthy weight reaches the quorum
+	HealthyWeight int
+	Needed        int // quorum: least healthy weight
+	RegainAt      int // quorum is regained at this healthy weight
+	SorryActive   bool
+	Reason        string
+	Since         time.Time // of Quorum's current value
+	Real          []RealState
+}
+
+// RealState is the decision for one real server (or the sorry server).
+type RealState struct {
+	Address netip.AddrPort
+	Forward string
+	Weight  int // configured
+	Applied int // in the table; -1 for out of it
+	Healthy bool
+	Known   bool
+	Sorry   bool
+	Reason  string
+	Since   time.Time
+	Probes  []Probe
+}
+
+// ServiceTransition is a change worth an event.
+type ServiceTransition struct {
+	Type       string // "realserver.up", "realserver.down", "service.quorum.lost", "service.quorum.regained"
+	Service    string
+	RealServer string // for realserver.*
+	Reason     string
+}
+
+// PlanServices turns the configured services and the nodes' check results
+// into the IPVS table every director programs, with a reason for every
+// real server's state.
+//
+// A real server is healthy when at least half of the nodes that have
+// decided about it say so (a tie keeps it in: two directors that disagree
+// are more likely looking at a flaky path than at a dead server), and its
+// own agent, if it reports, does not say it is down. Until some probe has
+// decided it is not healthy, so a new server earns its place with rise
+// probes. A failed server gets weight 0 (on_failure: quiescent) or leaves
+// the table (remove).
+//
+// Quorum: a service is short when the healthy weight falls below Quorum
+// (at least 1) and whole again at Quorum+Hysteresis. While short, the sorry
+// server (if any) takes all the traffic, as keepalived's sorry_server
+// does; without one the remaining healthy servers keep serving.
+func PlanServices(in ServicesInput) (map[string]ServiceState, []ServiceTransition) {
+	out := make(map[string]ServiceState, len(in.Specs))
+	var ts []ServiceTransition
+	for _, spec := range in.Specs {
+		prev, hadPrev := in.Prev[spec.Name]
+		prevReal := map[netip.AddrPort]RealState{}
+		for _, r := range prev.Real {
+			if !r.Sorry {
+				prevReal[r.Address] = r
+			}
+		}
+		st := ServiceState{Name: spec.Name, Needed: max(spec.Quorum, 1)}
+		st.RegainAt = st.Needed + spec.Hysteresis
+		for _, rs := range spec.RealServers {
+			c := spec.EffectiveCheck(rs)
+			r := judge(rs, c, in.Probes[c.ID(c.Target(rs.Address))])
+			p, seen := prevReal[rs.Address]
+			r.Since = in.Now
+			if seen && p.Healthy == r.Healthy && p.Known == r.Known {
+				r.Since = p.Since
+			}
+			if r.Healthy {
+				st.HealthyWeight += rs.Weight
+			}
+			switch {
+			case r.Healthy && (!seen || !p.Healthy):
+				ts = append(ts, ServiceTransition{Type: "realserver.up", Service: spec.Name, RealServer: rs.Address.String(), Reason: r.Reason})
+			case !r.Healthy && r.Known && (!seen || p.Healthy || !p.Known):
+				ts = append(ts, ServiceTransition{Type: "realserver.down", Service: spec.Name, RealServer: rs.Address.String(), Reason: r.Reason})
+			}
+			st.Real = append(st.Real, r)
+		}
+
+		// Quorum with hysteresis; a new service starts short, without an
+		// event, so an agent's start does not announce a loss.
+		was := hadPrev && prev.Quorum
+		if was {
+			st.Quorum = st.HealthyWeight >= st.Needed
+		} else {
+			st.Quorum = st.HealthyWeight >= st.RegainAt || (!hadPrev && st.HealthyWeight >= st.Needed)
+		}
+		st.Since = in.Now
+		if hadPrev && was == st.Quorum {
+			st.Since = prev.Since
+		}
+		switch {
+		case st.Quorum:
+			st.Reason = fmt.Sprintf("healthy weight %d, quorum %d", st.HealthyWeight, st.Needed)
+		case was || !hadPrev:
+			st.Reason = fmt.Sprintf("healthy weight %d below quorum %d", st.HealthyWeight, st.Needed)
+		default:
+			st.Reason = fmt.Sprintf("healthy weight %d below %d needed to regain quorum", st.HealthyWeight, st.RegainAt)
+		}
+		if hadPrev && was != st.Quorum {
+			typ := "service.quorum.lost"
+			if st.Quorum {
+				typ = "service.quorum.regained"
+			}
+			ts = append(ts, ServiceTransition{Type: typ, Service: spec.Name, Reason: st.Reason})
+		}
+
+		// Weights.
+		st.SorryActive = !st.Quorum && spec.Sorry != nil
+		for i := range st.Real {
+			r := &st.Real[i]
+			switch {
+			case st.SorryActive:
+				r.Applied = -1
+			case r.Healthy:
+				r.Applied = r.Weight
+			case spec.OnFailure == model.OnFailureQuiescent:
+				r.Applied = 0
+			default:
+				r.Applied = -1
+			}
+		}
+		if spec.Sorry != nil {
+			s := RealState{Address: spec.Sorry.Address, Forward: spec.Sorry.Forward, Weight: max(spec.Sorry.Weight, 1),
+				Sorry: true, Healthy: true, Known: true, Applied: -1, Reason: "sorry server: standing by", Since: st.Since}
+			if st.SorryActive {
+				s.Applied = s.Weight
+				s.Reason = "sorry server: " + st.Reason
+			}
+			st.Real = append(st.Real, s)
+		}
+		out[spec.Name] = st
+	}
+	sort.SliceStable(ts, func(i, j int) bool { return ts[i].Service < ts[j].Service })
+	return out, ts
+}
+
+// judge combines the probes of one real server.
+func judge(rs model.RealServer, c model.Check, probes []Probe) RealState {
+	probes = append([]Probe(nil), probes...)
+	sort.Slice(probes, func(i, j int) bool { return probes[i].Node < probes[j].Node })
+	r := RealState{Address: rs.Address, Forward: rs.Forward, Weight: rs.Weight, Probes: probes}
+	if c.Kind == "none" {
+		r.Healthy, r.Known, r.Reason = true, true, "not checked (check kind none)"
+		return r
+	}
+	var up, known []string
+	var downReason string
+	var self *Probe
+	for i, p := range probes {
+		if p.Self {
+			self = &probes[i]
+			continue
+		}
+		if !p.Known {
+			continue
+		}
+		known = append(known, p.Node)
+		if p.Healthy {
+			up = append(up, p.Node)
+		} else if downReason == "" {
+			downReason = p.Node + ": " + p.Reason
+		}
+	}
+	switch {
+	case self != nil && self.Known && !self.Healthy:
+		r.Known, r.Reason = true, "its own agent "+self.Node+" reports it down: "+self.Reason
+	case len(known) == 0 && self != nil && self.Known:
+		r.Healthy, r.Known, r.Reason = true, true, "its own agent "+self.Node+" reports it up: "+self.Reason
+	case len(known) == 0:
+		r.Reason = "not probed yet"
+		if len(probes) > 0 {
+			r.Reason = "waiting for rise/fall: " + probes[0].Reason
+		}
+	case 2*len(up) >= len(known):
+		r.Healthy, r.Known = true, true
+		r.Reason = "up by " + strings.Join(up, ", ")
+		if len(up) < len(known) {
+			r.Reason += "; down by " + downReason
+		}
+	default:
+		r.Known, r.Reason = true, downReason
+	}
+	return r
+}
