@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"strings"
 	"time"
+
+	"github.com/droverha/drover/model"
 )
 
 // Config is the agent's configuration after layering and validation.
@@ -20,6 +22,9 @@ type Config struct {
 	Events    Events
 	VIPGroups []VIPGroup
 	Fence     Fence
+	// Services are the IPVS virtual services, with every default
+	// filled in: a consumer need not know any.
+	Services []model.VirtualService
 }
 
 // Log selects what the agent logs and how.
@@ -204,6 +209,25 @@ const (
 	defaultGARPInterval = 100 * time.Millisecond
 	defaultGARPRepeat   = 2 * time.Second
 	defaultGARPMode     = "both"
+
+	// A service's keys: ipvsadm's defaults where it has them (wlc,
+	// -g), keepalived's for what a failed real server becomes.
+	defaultProtocol  = "tcp"
+	defaultFamily    = "inet"
+	defaultScheduler = "wlc"
+	defaultOnFailure = model.OnFailureRemove
+	defaultWeight    = 1
+	defaultForward   = model.ForwardDR
+
+	// A check's keys.
+	defaultCheckKind     = "tcp"
+	defaultCheckInterval = 500 * time.Millisecond
+	defaultCheckTimeout  = 500 * time.Millisecond // or the interval, if shorter
+	defaultRise          = 2
+	defaultFall          = 2
+	defaultMethod        = "GET"
+	defaultPath          = "/"
+	defaultQueryType     = "A"
 )
 
 // setting is one configuration key: the field it decodes into (whose type
@@ -221,7 +245,7 @@ type setting struct {
 // mappings that have no text form and so are set in the file only.
 func (s setting) env() string {
 	switch s.field(&Config{}).(type) {
-	case *[]UDPPeer, *[]VIPGroup:
+	case *[]UDPPeer, *[]VIPGroup, *[]model.VirtualService:
 		return ""
 	}
 	return "DROVER_" + strings.ToUpper(strings.ReplaceAll(s.key, ".", "_"))
@@ -283,4 +307,6 @@ var settings = []setting{
 		func(c *Config) any { return &c.Fence.SelfFenceAfter }},
 	{"vip_groups", "", nil, "",
 		func(c *Config) any { return &c.VIPGroups }},
+	{"services", "", nil, "",
+		func(c *Config) any { return &c.Services }},
 }

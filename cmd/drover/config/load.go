@@ -21,6 +21,8 @@ import (
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/droverha/drover/model"
 )
 
 // Options says where Load finds configuration besides the defaults.
@@ -97,7 +99,7 @@ func Load(o Options) (*Config, error) {
 	if o.Interfaces == nil {
 		o.Interfaces = hostInterfaces
 	}
-	l := &loader{o: o, origins: map[string]origin{}, bad: map[string]bool{}}
+	l := &loader{o: o, origins: map[string]origin{}, bad: map[string]bool{}, given: map[string]bool{}}
 	v := viper.New()
 	path, from := l.configFile()
 	if path != "" {
@@ -138,6 +140,7 @@ type loader struct {
 	lines    map[string]int    // YAML key path to line; nil for TOML and JSON
 	origins  map[string]origin // by setting key; absent means default
 	bad      map[string]bool   // keys and file sections already reported
+	given    map[string]bool   // keys inside the file's list items that have a value, as "services[0].check.timeout"
 	problems []problem
 }
 
@@ -302,7 +305,25 @@ var itemShapes = map[string]shape{
 		lists: map[string]shape{"candidates": {keys: []string{"node", "priority"}}},
 		maps:  map[string]shape{"garp": {keys: []string{"count", "interval", "repeat_after", "refresh", "mode"}}},
 	},
+	"services": {
+		keys: []string{"name", "address", "fwmark", "family", "protocol", "scheduler", "scheduler_flags", "persistence",
+			"on_failure", "quorum", "hysteresis", "sorry_server", "check", "real_servers"},
+		lists: map[string]shape{"real_servers": {
+			keys: []string{"address", "weight", "forward", "node", "check"},
+			maps: map[string]shape{"check": checkShape},
+		}},
+		maps: map[string]shape{
+			"persistence":  {keys: []string{"timeout", "netmask"}},
+			"sorry_server": {keys: []string{"address", "forward"}},
+			"check":        checkShape,
+		},
+	},
 }
+
+// checkShape is the keys of a health check.
+var checkShape = shape{keys: []string{"kind", "port", "interval", "timeout", "rise", "fall",
+	"method", "path", "host", "status", "body_regex", "sni", "tls_skip_verify", "ca_file",
+	"query_name", "query_type", "expect", "command"}}
 
 // walkItems reports unknown keys in the mappings of a list. It runs on the
 // file's lists even when the environment or a flag replaces them, as walk
@@ -323,6 +344,9 @@ func (l *loader) walkItems(path string, items []any, sh shape) {
 func (l *loader) walkKeys(at string, m map[string]any, sh shape) {
 	for _, k := range slices.Sorted(maps.Keys(m)) {
 		if slices.Contains(sh.keys, k) {
+			if m[k] != nil {
+				l.given[at+"."+k] = true
+			}
 			if sub, ok := sh.lists[k]; ok {
 				items, _ := m[k].([]any)
 				l.walkItems(at+"."+k, items, sub)
@@ -412,6 +436,8 @@ func (l *loader) decode(v *viper.Viper, c *Config) {
 			*p = toUDPPeers(raw, bad)
 		case *[]VIPGroup:
 			*p = toVIPGroups(raw, bad)
+		case *[]model.VirtualService:
+			*p = toServices(raw, bad)
 		}
 	}
 }

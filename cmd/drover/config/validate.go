@@ -189,6 +189,7 @@ func (l *loader) validate(c *Config) {
 	l.validateTimes(c)
 	l.validateUDP(c)
 	l.validateVIPGroups(c, nodes)
+	l.validateServices(c)
 }
 
 func (l *loader) checkName(key, name string) {
@@ -197,13 +198,13 @@ func (l *loader) checkName(key, name string) {
 	}
 }
 
-// oneOf checks a word case-insensitively and returns it in lower case.
+// oneOf checks a word case-insensitively and returns it as words has it.
 func (l *loader) oneOf(key, val string, words ...string) string {
 	if l.bad[key] {
 		return val
 	}
-	if w := strings.ToLower(val); slices.Contains(words, w) {
-		return w
+	if i := slices.IndexFunc(words, func(w string) bool { return strings.EqualFold(w, val) }); i >= 0 {
+		return words[i]
 	}
 	l.add(key, fmt.Sprintf("%q is not one of %s", val, strings.Join(words, ", ")))
 	return val
@@ -527,7 +528,8 @@ func (l *loader) checkFile(key string, path *string) {
 	if *path == "" || l.bad[key] {
 		return
 	}
-	if l.origins[key].kind == fromFile && !filepath.IsAbs(*path) {
+	top, _, _ := strings.Cut(key, "[")
+	if l.origins[top].kind == fromFile && !filepath.IsAbs(*path) {
 		*path = filepath.Join(filepath.Dir(l.file), *path)
 	}
 	f, err := os.Open(*path)
