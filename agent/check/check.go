@@ -195,8 +195,9 @@ func dial(ctx context.Context, network string, addr netip.AddrPort) (net.Conn, R
 	// A context cancelled early (the loop stopped) must end a blocked read
 	// too, not only a deadline.
 	if ctx.Done() != nil {
-		stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
-		conn = &stopConn{Conn: conn, stop: stop}
+		raw := conn
+		stop := context.AfterFunc(ctx, func() { raw.SetDeadline(time.Unix(1, 0)) })
+		conn = &stopConn{Conn: raw, stop: stop}
 	}
 	return conn, Result{}, true
 }

@@ -83,6 +83,9 @@ func newHTTPProber(addr netip.AddrPort, c model.Check) prober {
 		if err != nil {
 			return failProber(fmt.Sprintf("%s: bad body regex: %v", kind, err))
 		}
+		if p.head {
+			return failProber(fmt.Sprintf("%s: a HEAD answer has no body to match /%s/", kind, re))
+		}
 		p.body = re
 	}
 	if https {
@@ -255,11 +258,9 @@ func readHTTPResponse(br *bufio.Reader, head bool, buf []byte) (int, []byte, err
 		default: // delimited by the close of the connection
 			body = br
 		}
-		n, err := io.ReadFull(body, buf)
+		n, err := readBody(body, buf)
 		switch {
-		case err == nil, errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF) && !h.chunked:
-			// A body cut short by the server's close is still matched: the
-			// regex decides whether what arrived is good enough.
+		case err == nil:
 			return status, buf[:n], nil
 		case h.chunked && !isNetError(err):
 			return status, nil, protoErrorf("malformed chunked body: %v", err)
@@ -267,6 +268,24 @@ func readHTTPResponse(br *bufio.Reader, head bool, buf []byte) (int, []byte, err
 			return status, nil, fmt.Errorf("reading body: %w", err)
 		}
 	}
+}
+
+// readBody reads into buf until it is full or the body ends. A body cut
+// short by the server's close is no error: the regex decides whether what
+// arrived is good enough.
+func readBody(body io.Reader, buf []byte) (int, error) {
+	n := 0
+	for n < len(buf) {
+		m, err := body.Read(buf[n:])
+		n += m
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return n, nil
+		}
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
 }
 
 func isNetError(err error) bool {
