@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/droverha/drover/agent/ipvs"
 	"github.com/droverha/drover/agent/vip"
 	"github.com/droverha/drover/bus"
 	"github.com/droverha/drover/managers"
@@ -58,6 +59,12 @@ type Agent struct {
 	vipWake chan struct{}
 	beatNow chan struct{} // an extra heartbeat, to report a VIP change at once
 	guard   *guard
+
+	lb         lbState
+	checks     prober
+	ipvsc      ipvs.Client
+	healthWake chan struct{}
+	ipvsWake   chan struct{}
 }
 
 // New checks cfg and returns an agent ready to Run.
@@ -83,6 +90,19 @@ func New(cfg Config) (*Agent, error) {
 	a.udpSeen = map[string]time.Time{}
 	a.vipWake = make(chan struct{}, 1)
 	a.beatNow = make(chan struct{}, 1)
+	a.lb = newLBState()
+	a.healthWake = make(chan struct{}, 1)
+	a.ipvsWake = make(chan struct{}, 1)
+	if cfg.Director && len(cfg.Services) > 0 {
+		a.ipvsc = cfg.IPVS
+		if a.ipvsc == nil {
+			c, err := ipvs.New(ipvs.Options{})
+			if err != nil {
+				return nil, fmt.Errorf("IPVS for %d configured services: %w", len(cfg.Services), err)
+			}
+			a.ipvsc = c
+		}
+	}
 	if len(cfg.VIP.Groups) > 0 {
 		a.vipc = cfg.VIP.Client
 		if a.vipc == nil {
@@ -126,6 +146,8 @@ func (a *Agent) Run(ctx context.Context) error {
 	wg.Go(func() { a.heartbeatLoop(runCtx) })
 	wg.Go(func() { a.electionLoop(runCtx) })
 	wg.Go(func() { a.vipLoop(runCtx) })
+	wg.Go(func() { a.healthLoop(runCtx) })
+	wg.Go(func() { a.ipvsLoop(runCtx) })
 	<-ctx.Done()
 	cancel()
 	wg.Wait()
@@ -189,6 +211,9 @@ func (a *Agent) start() error {
 			return fmt.Errorf("subscribing to %s: %w", s.subj, err)
 		}
 	}
+	if err := a.startLB(); err != nil {
+		return err
+	}
 	if err := nc.Flush(); err != nil {
 		return fmt.Errorf("subscribing: %w", err)
 	}
@@ -199,6 +224,7 @@ func (a *Agent) start() error {
 }
 
 func (a *Agent) stopBus() {
+	a.stopLB()
 	if a.udp != nil {
 		a.udp.conn.Close()
 	}
@@ -422,7 +448,7 @@ func (a *Agent) View() model.View {
 	v := model.View{
 		V: model.ViewVersion, Cluster: a.cfg.Cluster, Observer: a.cfg.Node, Time: now.UTC(),
 		Quorum: a.quorum, Nodes: a.members.Nodes(now), Dropped: a.drops.Snapshot(),
-		VIPGroups: a.vipViewLocked(),
+		VIPGroups: a.vipViewLocked(), Services: a.servicesViewLocked(now),
 	}
 	for i, n := range v.Nodes {
 		v.Nodes[i].UDP = a.members.UDPHeard(n.Name, a.cfg.DeadAfter, now) || a.udpSeen[n.Name].After(now.Add(-a.cfg.DeadAfter))
@@ -472,13 +498,13 @@ func (a *Agent) electionLoop(ctx context.Context) {
 		switch d.Change {
 		case bus.Elected:
 			a.mu.Lock()
-			a.leader, a.epoch, a.records, a.vips.current = true, d.Epoch, nil, nil
+			a.leader, a.epoch, a.records, a.vips.current, a.lb.decided = true, d.Epoch, nil, nil, nil
 			a.mu.Unlock()
 			a.log.Info("elected manager", "epoch", d.Epoch)
 			a.emit(bus.EventManagerElected, a.cfg.Node, d.Epoch, bus.EventData{Node: a.cfg.Node, Epoch: d.Epoch, Reason: d.Reason})
 		case bus.SteppedDown:
 			a.mu.Lock()
-			a.leader, a.epoch, a.records, a.vips.current = false, 0, nil, nil
+			a.leader, a.epoch, a.records, a.vips.current, a.lb.decided = false, 0, nil, nil, nil
 			a.mu.Unlock()
 			a.log.Warn("stepped down as manager", "epoch", d.Epoch, "reason", d.Reason, "err", d.Err)
 			a.emit(bus.EventManagerResigned, a.cfg.Node, d.Epoch, bus.EventData{Node: a.cfg.Node, Epoch: d.Epoch, Reason: d.Reason})
@@ -486,7 +512,7 @@ func (a *Agent) electionLoop(ctx context.Context) {
 		if leader, epoch := el.Leader(); leader && a.shouldHandOver() {
 			el.Resign(ctx)
 			a.mu.Lock()
-			a.leader, a.epoch, a.records, a.vips.current = false, 0, nil, nil
+			a.leader, a.epoch, a.records, a.vips.current, a.lb.decided = false, 0, nil, nil, nil
 			a.mu.Unlock()
 			reason := "handing over to a node that owns no VIP groups"
 			a.log.Info("resigned as manager", "epoch", epoch, "reason", reason)
@@ -494,6 +520,7 @@ func (a *Agent) electionLoop(ctx context.Context) {
 		}
 		if leader, epoch := el.Leader(); leader {
 			a.placeVIPs(ctx, stores, epoch)
+			a.planServices(epoch)
 			a.manage(ctx, stores.Nodes, epoch)
 			if time.Since(lastPlacementCheck) > 2*time.Second {
 				lastPlacementCheck = time.Now()

@@ -8,6 +8,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/droverha/drover/agent/ipvs"
 	"github.com/droverha/drover/agent/vip"
 	"github.com/droverha/drover/model"
 )
@@ -37,6 +38,14 @@ type Config struct {
 
 	// VIP configures director high availability; zero for none.
 	VIP VIPConfig
+
+	// Services are the load-balanced virtual services (the same on every
+	// node). A Director probes their real servers and programs IPVS; any
+	// node probes the real servers whose agent it is.
+	Services []model.VirtualService
+	Director bool
+	// IPVS programs the kernel's table; nil means the host's (ipvs.New).
+	IPVS ipvs.Client
 
 	// ConfigDigest identifies the configuration for the config.applied event.
 	ConfigDigest string

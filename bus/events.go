@@ -31,6 +31,11 @@ const (
 	EventVIPAcquired     = "vip.acquired"
 	EventVIPReleased     = "vip.released"
 	EventVIPMoved        = "vip.moved"
+
+	EventRealServerUp      = "realserver.up"
+	EventRealServerDown    = "realserver.down"
+	EventQuorumLostService = "service.quorum.lost"
+	EventQuorumRegainedSvc = "service.quorum.regained"
 )
 
 // CloudEventsVersion is the CloudEvents specification version of Event.
@@ -77,6 +82,9 @@ type EventData struct {
 	From      string   `json:"from,omitempty"`
 	To        string   `json:"to,omitempty"`
 	Addresses []string `json:"addresses,omitempty"`
+	// Load-balancing events: the virtual service and the real server.
+	Service    string `json:"service,omitempty"`
+	RealServer string `json:"real_server,omitempty"`
 }
 
 // DroverType returns the Drover event type ("node.joined") of e, or "" for

@@ -76,6 +76,10 @@ type ServiceTable struct {
 	Sent     time.Time      `json:"sent"`
 	Services []TableService `json:"services,omitempty"`
 	Removed  []string       `json:"removed,omitempty"`
+	// All, in the last chunk of a full table, names every service the
+	// manager has: a director forgets the others.
+	All   []string `json:"all,omitempty"`
+	Final bool     `json:"final,omitempty"`
 }
 
 // TableService is one virtual service as directors must program it.
@@ -98,11 +102,19 @@ type TableService struct {
 	Since         time.Time `json:"since"`
 }
 
-// TableDest is one real server in a TableService.
+// TableDest is one real server (or the sorry server) of a TableService.
+// Directors program the ones that are not Out.
 type TableDest struct {
-	Address string `json:"address"` // IP:port
-	Forward string `json:"forward"` // nat, dr, tunnel
-	Weight  int    `json:"weight"`
+	Address    string    `json:"address"` // IP:port
+	Forward    string    `json:"forward"` // nat, dr, tunnel
+	Weight     int       `json:"weight"`  // to program
+	Out        bool      `json:"out,omitempty"`
+	Configured int       `json:"configured"`
+	Healthy    bool      `json:"healthy"`
+	Known      bool      `json:"known"`
+	Sorry      bool      `json:"sorry,omitempty"`
+	Reason     string    `json:"reason,omitempty"`
+	Since      time.Time `json:"since"`
 }
 
 // DecodeServiceTable parses and checks a table chunk.
@@ -119,7 +131,7 @@ func DecodeServiceTable(b []byte) (ServiceTable, error) {
 			return ServiceTable{}, err
 		}
 	}
-	for _, n := range t.Removed {
+	for _, n := range append(t.Removed, t.All...) {
 		if err := checkName("removed", n); err != nil {
 			return ServiceTable{}, err
 		}

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"os"
+	"os/exec"
 	"os/signal"
 	"syscall"
 
@@ -80,6 +81,7 @@ func agentConfig(c *config.Config) (agent.Config, error) {
 		ConfigDigest:      hex.EncodeToString(sum[:8]),
 		Logger:            newLogger(c.Log),
 	}
+	lbConfig(c, &a)
 	if len(c.Bus.External.URLs) > 0 {
 		tc, err := tlsConfig(c.Bus.External.TLS)
 		if err != nil {
@@ -153,5 +155,29 @@ func newVIPGuardCmd() *cobra.Command {
 			}
 			return nil
 		},
+	}
+}
+
+// lbConfig fills in the load-balancing side. A node directs (probes real
+// servers and programs IPVS) when it may own a VIP group, or when no VIP
+// groups are configured at all (a lone director).
+func lbConfig(c *config.Config, a *agent.Config) {
+	if len(c.Services) == 0 {
+		return
+	}
+	a.Services = c.Services
+	a.Director = len(c.VIPGroups) == 0
+	for _, g := range c.VIPGroups {
+		for _, cand := range g.Candidates {
+			if cand.Node == c.Node {
+				a.Director = true
+			}
+		}
+	}
+	if a.Director {
+		if _, err := os.Stat("/proc/net/ip_vs"); err != nil {
+			// As keepalived does: load the module when it is not there yet.
+			_ = exec.Command("modprobe", "ip_vs").Run()
+		}
 	}
 }

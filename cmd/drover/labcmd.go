@@ -39,7 +39,7 @@ these names, so it also cleans up after a crash.
 Labs need root and iproute2. The topology file format and examples are in
 docs/lab.md and deploy/lab/.`,
 	}
-	cmd.AddCommand(newLabUpCmd(), newLabDownCmd(), newLabStatusCmd())
+	cmd.AddCommand(newLabUpCmd(), newLabDownCmd(), newLabStatusCmd(), newLabServeCmd())
 	return cmd
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/droverha/drover/bus"
+	"github.com/droverha/drover/cmd/drover/config"
 	"github.com/droverha/drover/model"
 )
 
@@ -40,31 +41,9 @@ embedded bus, the local agent); --from asks a named node instead.
 			if err != nil {
 				return err
 			}
-			nc, err := connectCLI(cfg)
+			v, err := fetchView(cfg, from, timeout)
 			if err != nil {
 				return err
-			}
-			defer nc.Close()
-			s := bus.Subjects{Cluster: cfg.Cluster}
-			subj := s.Status()
-			if from != "" {
-				subj = s.StatusOf(from)
-			}
-			req, _ := bus.Encode(bus.StatusRequest{V: bus.Version})
-			msg, err := nc.Request(subj, req, timeout)
-			if err != nil {
-				who := "no drover agent of cluster " + cfg.Cluster
-				if from != "" {
-					who = "node " + from + " of cluster " + cfg.Cluster
-				}
-				if errors.Is(err, nats.ErrNoResponders) || errors.Is(err, nats.ErrTimeout) {
-					return exitf(1, "%s answered on the bus at %s", who, nc.ConnectedUrl())
-				}
-				return exitf(1, "asking for status: %v", err)
-			}
-			v, err := bus.DecodeView(msg.Data)
-			if err != nil {
-				return exitf(1, "unreadable status reply: %v", err)
 			}
 			if output == "json" {
 				b, _ := json.MarshalIndent(v, "", "  ")
@@ -79,6 +58,37 @@ embedded bus, the local agent); --from asks a named node instead.
 	cmd.Flags().StringVar(&from, "from", "", "ask this node's agent rather than the nearest one")
 	cmd.Flags().DurationVar(&timeout, "timeout", 2*time.Second, "how long to wait for an answer")
 	return cmd
+}
+
+// fetchView asks the nearest agent (or node from) for its cluster view.
+func fetchView(cfg *config.Config, from string, timeout time.Duration) (model.View, error) {
+	nc, err := connectCLI(cfg)
+	if err != nil {
+		return model.View{}, err
+	}
+	defer nc.Close()
+	s := bus.Subjects{Cluster: cfg.Cluster}
+	subj := s.Status()
+	if from != "" {
+		subj = s.StatusOf(from)
+	}
+	req, _ := bus.Encode(bus.StatusRequest{V: bus.Version})
+	msg, err := nc.Request(subj, req, timeout)
+	if err != nil {
+		who := "no drover agent of cluster " + cfg.Cluster
+		if from != "" {
+			who = "node " + from + " of cluster " + cfg.Cluster
+		}
+		if errors.Is(err, nats.ErrNoResponders) || errors.Is(err, nats.ErrTimeout) {
+			return model.View{}, exitf(1, "%s answered on the bus at %s", who, nc.ConnectedUrl())
+		}
+		return model.View{}, exitf(1, "asking for status: %v", err)
+	}
+	v, err := bus.DecodeView(msg.Data)
+	if err != nil {
+		return model.View{}, exitf(1, "unreadable status reply: %v", err)
+	}
+	return v, nil
 }
 
 func renderStatus(w io.Writer, v model.View) {
@@ -124,11 +134,16 @@ func renderStatus(w io.Writer, v model.View) {
 			orDash(strings.Join(n.Held, ",")), orDash(n.Version), orDash(n.Reason))
 	}
 	tw.Flush()
+	renderVIPGroups(w, v)
+	renderServiceSummary(w, v)
+}
+
+func renderVIPGroups(w io.Writer, v model.View) {
 	if len(v.VIPGroups) == 0 {
 		return
 	}
 	fmt.Fprintln(w)
-	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "VIP GROUP\tADDRESSES\tOWNER\tHELD BY\tSINCE\tREASON")
 	for _, g := range v.VIPGroups {
 		owner := orDash(g.Owner)

@@ -1,0 +1,167 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/droverha/drover/model"
+)
+
+func newServicesCmd() *cobra.Command {
+	var (
+		output  string
+		from    string
+		timeout time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "services",
+		Short: "Show the load-balanced services: real servers, weights, health, counters",
+		Long: `Show every virtual service the way ipvsadm -Ln does, with what ipvsadm
+cannot know: each real server's health and the reason for it, the weight the
+manager gave it, the service's quorum, and the connection counters summed
+over the directors.
+
+WEIGHT is the configured weight; APPLIED is the weight in the directors'
+IPVS tables ("-" when the real server is out of them). -o json prints the
+services part of the status view (docs/bus.md, "Status view").`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if output != "text" && output != "json" {
+				return exitf(2, "--output %q: want text or json", output)
+			}
+			cfg, err := loadConfig(cmd)
+			if err != nil {
+				return err
+			}
+			v, err := fetchView(cfg, from, timeout)
+			if err != nil {
+				return err
+			}
+			if output == "json" {
+				b, _ := json.MarshalIndent(v.Services, "", "  ")
+				fmt.Fprintln(cmd.OutOrStdout(), string(b))
+				return nil
+			}
+			renderServices(cmd.OutOrStdout(), v)
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
+	cmd.Flags().StringVar(&from, "from", "", "ask this node's agent rather than the nearest one")
+	cmd.Flags().DurationVar(&timeout, "timeout", 2*time.Second, "how long to wait for an answer")
+	return cmd
+}
+
+// renderServiceSummary is the one-line-per-service part of `drover status`.
+func renderServiceSummary(w io.Writer, v model.View) {
+	if len(v.Services) == 0 {
+		return
+	}
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SERVICE\tVIRTUAL\tSCHED\tHEALTHY\tQUORUM\tREASON")
+	for _, s := range v.Services {
+		up := 0
+		total := 0
+		for _, r := range s.RealServers {
+			if r.Sorry {
+				continue
+			}
+			total++
+			if r.Healthy {
+				up++
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d/%d\t%s\t%s\n", s.Name, s.Key, s.Scheduler, up, total, quorumWord(s), orDash(s.Reason))
+	}
+	tw.Flush()
+}
+
+func quorumWord(s model.ServiceView) string {
+	switch {
+	case s.Quorum.Have:
+		return "yes"
+	case s.SorryActive:
+		return "no (sorry server)"
+	default:
+		return "no"
+	}
+}
+
+// forwardWord is ipvsadm's name of a forwarding method.
+func forwardWord(f string) string {
+	switch f {
+	case model.ForwardNAT:
+		return "Masq"
+	case model.ForwardDR:
+		return "Route"
+	case model.ForwardTunnel:
+		return "Tunnel"
+	}
+	return f
+}
+
+func renderServices(w io.Writer, v model.View) {
+	if len(v.Services) == 0 {
+		fmt.Fprintln(w, "no services configured")
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "Prot LocalAddress:Port Scheduler Flags\t\t\t\t\t\t\t\t\t")
+	fmt.Fprintln(tw, "  -> RemoteAddress:Port\tForward\tWeight\tApplied\tActiveConn\tInActConn\tConns\tHealth\tSince\tReason")
+	for i, s := range v.Services {
+		if i > 0 {
+			fmt.Fprintln(tw, "\t\t\t\t\t\t\t\t\t")
+		}
+		head := strings.Replace(s.Key, " ", "  ", 1) + " " + s.Scheduler
+		if len(s.Flags) > 0 {
+			head += " (" + strings.Join(s.Flags, ",") + ")"
+		}
+		if s.Persistence != "" {
+			head += " persistent " + s.Persistence
+		}
+		head += fmt.Sprintf("   [%s] quorum %s, healthy weight %d of %d needed", s.Name, quorumWord(s), s.Quorum.HealthyWeight, s.Quorum.Needed)
+		fmt.Fprintln(tw, head+"\t\t\t\t\t\t\t\t\t")
+		for _, r := range s.RealServers {
+			var active, inactive uint32
+			var conns uint64
+			for _, d := range s.Directors {
+				for _, dc := range d.Dests {
+					if dc.Address == r.Address {
+						active += dc.Active
+						inactive += dc.Inactive
+						conns += dc.Stats.Connections
+					}
+				}
+			}
+			applied := "-"
+			if r.Applied >= 0 {
+				applied = fmt.Sprint(r.Applied)
+			}
+			health := "down"
+			switch {
+			case r.Sorry && r.Applied >= 0:
+				health = "sorry"
+			case r.Sorry:
+				health = "standby"
+			case r.Healthy:
+				health = "up"
+			case !r.Known:
+				health = "unknown"
+			}
+			since := "-"
+			if !r.Since.IsZero() {
+				since = age(v.Time.Sub(r.Since))
+			}
+			fmt.Fprintf(tw, "  -> %s\t%s\t%d\t%s\t%d\t%d\t%d\t%s\t%s\t%s\n", r.Address, forwardWord(r.Forward), r.Weight, applied,
+				active, inactive, conns, health, since, orDash(r.Reason))
+		}
+	}
+	tw.Flush()
+}
