@@ -15,6 +15,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/spf13/pflag"
+
+	"github.com/droverha/drover/model"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -116,6 +118,21 @@ func full(c *Config) {
 		VirtualMACID: 1,
 		GARP:         defaultGARPs,
 	}}
+	c.Services = []model.VirtualService{{
+		Name:        "web",
+		Protocol:    "tcp",
+		Address:     netip.MustParseAddrPort("192.0.2.100:80"),
+		Family:      "inet",
+		Scheduler:   "wlc",
+		Persistence: &model.Persistence{Timeout: 300 * time.Second, Netmask: 32},
+		OnFailure:   model.OnFailureRemove,
+		Check: model.Check{Kind: "http", Interval: 500 * time.Millisecond, Timeout: 500 * time.Millisecond, Rise: 2, Fall: 2,
+			Method: "GET", Path: "/health"},
+		RealServers: []model.RealServer{
+			{Address: netip.MustParseAddrPort("198.51.100.11:80"), Weight: 1, Forward: model.ForwardDR},
+			{Address: netip.MustParseAddrPort("198.51.100.12:80"), Weight: 2, Forward: model.ForwardDR},
+		},
+	}}
 }
 
 var threePeers = []Peer{
@@ -169,6 +186,7 @@ func TestLoad(t *testing.T) {
 			"DROVER_CLUSTER":              "", // empty is unset
 			"DROVER_VIP_GROUPS":           "ignored: file only",
 			"DROVER_HEARTBEAT_UDP_PEERS":  "ignored: file only",
+			"DROVER_SERVICES":             "ignored: file only",
 		}}, func(c *Config) {
 			full(c)
 			c.Log.Format = "text"
@@ -270,7 +288,7 @@ func TestLoad(t *testing.T) {
 			}
 			want := defaults()
 			tc.want(&want)
-			if diff := cmp.Diff(&want, got, comparePrefixes); diff != "" {
+			if diff := cmp.Diff(&want, got, comparePrefixes, compareAddrPorts); diff != "" {
 				t.Errorf("Load (-want +got):\n%s", diff)
 			}
 		})
@@ -729,6 +747,7 @@ func TestNearest(t *testing.T) {
 		{"", "self_fence", ""},
 		{"heartbeat.udp", "peer", "heartbeat.udp.peers"},
 		{"heartbeat", "listen", ""},                      // heartbeat.udp.listen, but bus has two
+		{"", "service", "services"},
 		{"", "udp", ""},                                  // a section, not a setting
 		{"", "suspect_after", "heartbeat.suspect_after"}, // in another section
 	} {
@@ -764,6 +783,10 @@ func FuzzLoadYAML(f *testing.F) {
 		"vip_groups: [{addresses: [\"::ffff:1.2.3.4/96\"]}, {garp: [1]}, {candidates: {node: n1}}, {interface: \"eth0\\n\"}]\n",
 		"heartbeat: {udp: {peers: [{name: n1}, 3, {addr: \"[::1]:1\"}], listen: 5}}\n",
 		"vip_groups: [{name: a, interface: eth0, addresses: [192.0.2.9/24], candidates: [{node: n1}], virtual_mac_id: 9}, {name: a, interface: eth1, addresses: [192.0.2.9/32], candidates: [{node: n1}], virtual_mac_id: 9}]\n",
+		// Services: odd shapes, a check merged over another kind, ports and families that conflict.
+		"services: [{name: s, address: 192.0.2.1:80, real_servers: [{address: \"[::1]\", check: {kind: DNS, status: [1e9]}}, 7], check: [1]}, {fwmark: -1}, x]\n",
+		"services: [{name: s, fwmark: 4294967295, family: INET6, persistence: {netmask: \"255.255.255.0\"}, scheduler_flags: [MH-PORT, 1], sorry_server: {}, real_servers: [{address: 192.0.2.1, forward: TUNNEL}]}]\n",
+		"services: [{name: a, address: \"[2001:db8::1]:1\", quorum: 9223372036854775807, hysteresis: 1, real_servers: [{address: \"2001:db8::2\", weight: 65535}], check: {kind: https, ca_file: /, status: []}}]\n",
 	} {
 		f.Add([]byte(seed))
 	}

@@ -265,7 +265,7 @@ func TestServiceProblems(t *testing.T) {
 			`testdata/svc_quorum.yaml:9: services[1].quorum: -1 is out of range (at least 0)`,
 			`testdata/svc_quorum.yaml:10: services[1].hysteresis: -1 is out of range (at least 0)`,
 			`testdata/svc_quorum.yaml:14: services[2].hysteresis: only applies with a quorum`,
-			`testdata/svc_quorum.yaml:19: services[3].hysteresis: quorum + hysteresis (3) is more than the total weight of the real servers (2), so a lost quorum could never be regained`,
+			`testdata/svc_quorum.yaml:19: services[3].hysteresis: quorum 2 + hysteresis 1 is more than the total weight of the real servers (2), so a lost quorum could never be regained`,
 			`testdata/svc_quorum.yaml:25: services[4].real_servers[1].weight: expected a whole number, got a string`,
 		}},
 		{"checks", "testdata/svc_checks.yaml", []string{
@@ -327,5 +327,73 @@ func TestServiceProblems(t *testing.T) {
 				t.Errorf("problems (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+func TestParseAddrPort(t *testing.T) {
+	for _, tc := range []struct {
+		in       string
+		needPort bool
+		want     string // the address, or the reason it is refused
+	}{
+		{"192.0.2.10:80", true, "192.0.2.10:80"},
+		{" [2001:db8::10]:443 ", true, "[2001:db8::10]:443"},
+		{"[2001:DB8:0::10]:443", true, "[2001:db8::10]:443"},
+		{"192.0.2.10:080", true, "192.0.2.10:80"},
+		{"192.0.2.10", false, "192.0.2.10:0"},
+		{"2001:db8::10", false, "[2001:db8::10]:0"},
+		{"[2001:db8::10]", false, "[2001:db8::10]:0"},
+		{"127.0.0.1:80", true, "127.0.0.1:80"}, // a local real server, as ldirectord's fallback
+		{"192.0.2.10", true, `"192.0.2.10" needs a port, e.g. 192.0.2.10:80`},
+		{"2001:db8::10", true, `"2001:db8::10" needs a port, e.g. [2001:db8::10]:80`},
+		{"192.0.2.10:70000", true, `"192.0.2.10:70000": port 70000 is out of range (1..65535)`},
+		{"192.0.2.10:0", false, `"192.0.2.10:0": port 0 is out of range (1..65535)`},
+		{"192.0.2.10:99999999999999999999", true, `"192.0.2.10:99999999999999999999": port 99999999999999999999 is out of range (1..65535)`},
+		{"192.0.2.10:-1", true, `"192.0.2.10:-1": port "-1" is not a number`},
+		{"192.0.2.10:", false, `"192.0.2.10:": the port is empty`},
+		{"192.0.2.300:80", true, `"192.0.2.300:80": "192.0.2.300" is not an IP address (e.g. 192.0.2.10:80, [2001:db8::10]:80)`},
+		{"web", false, `"web" is not IP:port (e.g. 192.0.2.10:80, [2001:db8::10]:80)`},
+		{"", false, `"" is not IP:port (e.g. 192.0.2.10:80, [2001:db8::10]:80)`},
+		{"[fe80::1%eth0]:80", true, `"[fe80::1%eth0]:80": leave out the zone; IPVS addresses have none`},
+		{"fe80::1%eth0", false, `"fe80::1%eth0": leave out the zone; IPVS addresses have none`},
+		{"[::ffff:192.0.2.1]:80", true, `"[::ffff:192.0.2.1]:80": write an IPv4 address as IPv4, e.g. 192.0.2.1:80`},
+		{"[::]:80", true, `"[::]:80": :: is the unspecified address`},
+		{"[ff02::1]:80", true, `"[ff02::1]:80": ff02::1 is a multicast address`},
+		{"255.255.255.255:80", true, `"255.255.255.255:80": 255.255.255.255 is the broadcast address`},
+	} {
+		got, reason := parseAddrPort(tc.in, tc.needPort)
+		if reason == "" {
+			reason = got.String()
+		} else if got.IsValid() {
+			t.Errorf("parseAddrPort(%q) = %v with the reason %q", tc.in, got, reason)
+		}
+		if reason != tc.want {
+			t.Errorf("parseAddrPort(%q, %v) = %q, want %q", tc.in, tc.needPort, reason, tc.want)
+		}
+	}
+}
+
+func TestToNetmask(t *testing.T) {
+	for _, tc := range []struct {
+		in     any
+		want   int
+		reason string
+	}{
+		{24, 24, ""},
+		{int64(64), 64, ""},
+		{"255.255.255.0", 24, ""},
+		{"255.255.255.255", 32, ""},
+		{"0.0.0.0", 0, ""},
+		{" 255.255.128.0 ", 17, ""},
+		{"255.0.255.0", 0, `"255.0.255.0" is not a netmask: use a prefix length such as 24, or an IPv4 mask such as 255.255.255.0`},
+		{"24", 0, `"24" is not a netmask: use a prefix length such as 24, or an IPv4 mask such as 255.255.255.0`},
+		{"ffff:ffff::", 0, `"ffff:ffff::" is not a netmask: use a prefix length such as 24, or an IPv4 mask such as 255.255.255.0`},
+		{2.5, 0, `2.5 is not a whole number`},
+	} {
+		var reason string
+		got := toNetmask(tc.in, func(_, r string) { reason = r })
+		if got != tc.want || reason != tc.reason {
+			t.Errorf("toNetmask(%#v) = %d, %q; want %d, %q", tc.in, got, reason, tc.want, tc.reason)
+		}
 	}
 }
