@@ -746,7 +746,7 @@ func TestNearest(t *testing.T) {
 		{"", "vip_group", "vip_groups"},
 		{"", "self_fence", ""},
 		{"heartbeat.udp", "peer", "heartbeat.udp.peers"},
-		{"heartbeat", "listen", ""},                      // heartbeat.udp.listen, but bus has two
+		{"heartbeat", "listen", ""}, // heartbeat.udp.listen, but bus has two
 		{"", "service", "services"},
 		{"", "udp", ""},                                  // a section, not a setting
 		{"", "suspect_after", "heartbeat.suspect_after"}, // in another section
