@@ -745,9 +745,9 @@ func TestNearest(t *testing.T) {
 		{"", "zzz", ""},
 		{"", "vip_group", "vip_groups"},
 		{"", "self_fence", ""},
-		{"heartbeat.udp", "peer", "heartbeat.udp.peers"},
-		{"heartbeat", "listen", ""}, // heartbeat.udp.listen, but bus has two
 		{"", "service", "services"},
+		{"heartbeat.udp", "peer", "heartbeat.udp.peers"},
+		{"heartbeat", "listen", ""},                      // heartbeat.udp.listen, but bus has two
 		{"", "udp", ""},                                  // a section, not a setting
 		{"", "suspect_after", "heartbeat.suspect_after"}, // in another section
 	} {
