@@ -436,7 +436,8 @@ func (vs VirtualService) Validate() error {
 // table into the desired one, in an order in which they always apply.
 //
 //   - A service of observed that desired does not name is removed only if
-//     owned reports true for it (owned nil: every service is owned); what
+//     owned reports true for its key, which it is given normalised (owned
+//     nil: every service is owned); what
 //     an operator or another program created is left alone. Removing a
 //     service takes its destinations with it, so they get no ops of their
 //     own. Removals come first.
