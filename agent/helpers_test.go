@@ -11,7 +11,7 @@ import (
 )
 
 // testTiming is fast enough for tests and keeps the ratios of the defaults.
-func testConfig(t *testing.T, node string) Config {
+func testConfig(t testing.TB, node string) Config {
 	t.Helper()
 	lvl := slog.LevelWarn
 	if os.Getenv("DROVER_TEST_DEBUG") != "" {
@@ -36,7 +36,7 @@ type running struct {
 	done   chan error
 }
 
-func startAgent(t *testing.T, cfg Config) *running {
+func startAgent(t testing.TB, cfg Config) *running {
 	t.Helper()
 	a, err := New(cfg)
 	if err != nil {
@@ -57,7 +57,7 @@ func startAgent(t *testing.T, cfg Config) *running {
 }
 
 // stop stops the agent gracefully and returns how long it took.
-func (r *running) stop(t *testing.T) time.Duration {
+func (r *running) stop(t testing.TB) time.Duration {
 	t.Helper()
 	start := time.Now()
 	r.cancel()
@@ -71,7 +71,7 @@ func (r *running) stop(t *testing.T) time.Duration {
 }
 
 // waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for !cond() {

@@ -18,13 +18,13 @@ import (
 // realServer is an HTTP server on loopback that a test can stop and start
 // again on the same port.
 type realServer struct {
-	t    *testing.T
+	t    testing.TB
 	addr netip.AddrPort
 	mu   sync.Mutex
 	srv  *http.Server
 }
 
-func newRealServer(t *testing.T) *realServer {
+func newRealServer(t testing.TB) *realServer {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
