@@ -400,12 +400,12 @@ func (l *loader) validatePersistence(at string, s *model.VirtualService) {
 	}
 	switch n := p.Netmask; {
 	case l.bad[key+".netmask"]:
-	case fam == "inet" && (n < 0 || n > 32):
-		l.add(key+".netmask", fmt.Sprintf("%d is out of range for an IPv4 service (0..32)", n))
+	case fam == "inet" && (n < 1 || n > 32):
+		l.add(key+".netmask", fmt.Sprintf("%d is out of range for an IPv4 service (1..32)", n))
 	case fam == "inet6" && (n < 1 || n > 128):
 		l.add(key+".netmask", fmt.Sprintf("%d is out of range for an IPv6 service (1..128)", n))
-	case fam == "" && (n < 0 || n > 128):
-		l.add(key+".netmask", fmt.Sprintf("%d is out of range (0..32 for IPv4, 1..128 for IPv6)", n))
+	case fam == "" && (n < 1 || n > 128):
+		l.add(key+".netmask", fmt.Sprintf("%d is out of range (1..32 for IPv4, 1..128 for IPv6)", n))
 	}
 }
 
@@ -566,6 +566,9 @@ func familyName(fam string) string {
 	return "IPv4"
 }
 
+// validateQuorum checks the quorum against the real servers' weights. As
+// the manager counts it, a service needs a healthy weight of at least
+// max(quorum, 1) and, once short, regains it at that plus hysteresis.
 func (l *loader) validateQuorum(at string, s *model.VirtualService, total int, totalOK bool) {
 	qk, hk := at+".quorum", at+".hysteresis"
 	qOK, hOK := !l.bad[qk], !l.bad[hk]
@@ -581,13 +584,11 @@ func (l *loader) validateQuorum(at string, s *model.VirtualService, total int, t
 		return
 	}
 	switch q, h := s.Quorum, s.Hysteresis; {
-	case h > 0 && q == 0:
-		l.add(hk, "only applies with a quorum")
 	case !totalOK || l.bad[at+".real_servers"]:
 	case q > total:
 		l.add(qk, fmt.Sprintf("%d is more than the total weight of the real servers (%d)", q, total))
-	case h > total-q: // q+h might overflow
-		l.add(hk, fmt.Sprintf("quorum %d + hysteresis %d is more than the total weight of the real servers (%d), so a lost quorum could never be regained",
-			q, h, total))
+	case h > 0 && h > total-max(q, 1): // the sum might overflow
+		l.add(hk, fmt.Sprintf("%d puts the weight that regains a lost quorum, %d + %d, above the total weight of the real servers (%d): it would never come back",
+			h, max(q, 1), h, total))
 	}
 }
