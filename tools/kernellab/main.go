@@ -113,6 +113,15 @@ func (c *common) register(fs *flag.FlagSet, root string, timeout time.Duration) 
 	fs.Var(&c.env, "env", "`KEY=VALUE` in the guest command's environment (repeatable)")
 }
 
+func (c *common) check() error {
+	for _, kv := range c.env {
+		if err := lab.CheckEnv(kv); err != nil {
+			return fmt.Errorf("-env %w", err)
+		}
+	}
+	return nil
+}
+
 func cmdFetch(ctx context.Context, root string, args []string, log *slog.Logger) int {
 	fs := flag.NewFlagSet("kernellab fetch", flag.ContinueOnError)
 	cache := fs.String("cache", filepath.Join(root, ".cache", "kernellab"), "lab cache `dir`")
@@ -142,6 +151,10 @@ func cmdTest(ctx context.Context, root string, args []string, stdout io.Writer, 
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if err := c.check(); err != nil {
+		log.Error("bad flag", "err", err)
 		return 2
 	}
 	pkgs, extra := splitDashes(fs.Args())
@@ -248,6 +261,10 @@ func cmdExec(ctx context.Context, root string, args []string, stdout io.Writer, 
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if err := c.check(); err != nil {
+		log.Error("bad flag", "err", err)
 		return 2
 	}
 	argv := fs.Args()

@@ -66,7 +66,7 @@ func (cw *Writer) Dir(name string, perm fs.FileMode) error {
 	if err := cw.parents(name); err != nil {
 		return err
 	}
-	return cw.header(name, modeDir|uint32(perm.Perm()), 2, 0)
+	return cw.header(name, modeDir|unixPerm(perm), 2, 0)
 }
 
 // Symlink adds a symbolic link name pointing at target.
@@ -95,7 +95,7 @@ func (cw *Writer) FileFrom(name string, perm fs.FileMode, size int64, r io.Reade
 	if size > 0xffffffff {
 		return fmt.Errorf("%s: %d bytes is too large for newc", name, size)
 	}
-	if err := cw.header(name, modeRegular|uint32(perm.Perm()), 1, int(size)); err != nil {
+	if err := cw.header(name, modeRegular|unixPerm(perm), 1, int(size)); err != nil {
 		return err
 	}
 	return cw.body(r, size)
@@ -131,6 +131,21 @@ func (cw *Writer) Close() error {
 	}
 	cw.closed = true
 	return cw.w.Flush()
+}
+
+// unixPerm maps Go's permission and special bits to st_mode's.
+func unixPerm(m fs.FileMode) uint32 {
+	p := uint32(m.Perm())
+	if m&fs.ModeSetuid != 0 {
+		p |= 0o4000
+	}
+	if m&fs.ModeSetgid != 0 {
+		p |= 0o2000
+	}
+	if m&fs.ModeSticky != 0 {
+		p |= 0o1000
+	}
+	return p
 }
 
 func clean(name string) string {

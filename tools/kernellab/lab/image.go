@@ -61,7 +61,7 @@ func BuildImage(w io.Writer, spec ImageSpec) error {
 			return err
 		}
 	}
-	if err := cw.Dir("tmp", 0o1777); err != nil {
+	if err := cw.Dir("tmp", fs.ModeSticky|0o777); err != nil {
 		return err
 	}
 	for _, l := range [][2]string{

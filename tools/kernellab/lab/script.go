@@ -102,13 +102,19 @@ func ExecScript(argv []string, env []string) string {
 	return b.String()
 }
 
+// envPrefix renders shell assignments for the command that follows. Not
+// env(1): busybox's env would run its own applets (ip, sh) before PATH.
+// Invalid names are dropped; CheckEnv rejects them earlier.
 func envPrefix(extra []string) string {
 	env := append(append([]string{}, LabEnv...), extra...)
 	// Later settings win, as in env(1); keep one of each, sorted.
 	m := map[string]string{}
 	for _, kv := range env {
-		k, _, _ := strings.Cut(kv, "=")
-		m[k] = kv
+		if CheckEnv(kv) != nil {
+			continue
+		}
+		k, v, _ := strings.Cut(kv, "=")
+		m[k] = v
 	}
 	keys := make([]string, 0, len(m))
 	for k := range m {
@@ -116,12 +122,24 @@ func envPrefix(extra []string) string {
 	}
 	sort.Strings(keys)
 	var b strings.Builder
-	b.WriteString("env")
 	for _, k := range keys {
-		b.WriteString(" " + Quote(m[k]))
+		b.WriteString(k + "=" + Quote(m[k]) + " ")
 	}
-	b.WriteString(" ")
 	return b.String()
+}
+
+// CheckEnv checks that kv is NAME=VALUE with a shell variable name.
+func CheckEnv(kv string) error {
+	k, _, ok := strings.Cut(kv, "=")
+	if !ok || k == "" {
+		return fmt.Errorf("%q: want NAME=VALUE", kv)
+	}
+	for i, r := range k {
+		if !(r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || i > 0 && r >= '0' && r <= '9') {
+			return fmt.Errorf("%q: %q is not a variable name", kv, k)
+		}
+	}
+	return nil
 }
 
 // Quote quotes s for a POSIX shell.
