@@ -183,3 +183,52 @@ func TestServicesLeaveForeignServicesAlone(t *testing.T) {
 		t.Errorf("the hand-made service %v was removed: %+v", foreign.ServiceKey, fake.Table())
 	}
 }
+
+// Three nodes: two directors and the agent of one real server. Both
+// directors program the same table whichever node manages; the manager's
+// death changes nothing in the tables, and the next manager goes on
+// deciding from the same probes.
+func TestServicesAcrossManagerChange(t *testing.T) {
+	rs := []*realServer{newRealServer(t), newRealServer(t), newRealServer(t)}
+	check := model.Check{Kind: "http", Method: "GET", Path: "/", Interval: 50 * time.Millisecond, Timeout: 50 * time.Millisecond, Rise: 2, Fall: 2}
+	svc := model.VirtualService{Name: "web", Protocol: "tcp", Address: netip.MustParseAddrPort("192.0.2.10:80"), Scheduler: "rr",
+		OnFailure: model.OnFailureQuiescent, Check: check}
+	for i, r := range rs {
+		svc.RealServers = append(svc.RealServers, model.RealServer{Address: r.addr, Weight: 1, Forward: "dr", Node: fmt.Sprintf("n%d", i+1)})
+	}
+	fakes := []*ipvs.Fake{ipvs.NewFake(), ipvs.NewFake()}
+	c := newTestClusterWith(t, 3, func(i int, cfg *Config) {
+		cfg.Services = []model.VirtualService{svc}
+		if i < 2 {
+			cfg.Director, cfg.IPVS = true, fakes[i]
+		}
+	})
+	all := map[string]int{rs[0].addr.String(): 1, rs[1].addr.String(): 1, rs[2].addr.String(): 1}
+	for i, f := range fakes {
+		waitFor(t, 20*time.Second, fmt.Sprintf("director n%d's table", i+1), func() bool { return sameWeights(kernelDests(f), all) })
+	}
+	var mgr string
+	waitFor(t, 10*time.Second, "one manager", func() bool {
+		l := c.leaders()
+		if len(l) == 1 {
+			mgr = l[0]
+		}
+		return len(l) == 1
+	})
+	victim := c.index(mgr)
+	c.kill(victim)
+	survivors := []int{}
+	for i := range fakes {
+		if i != victim {
+			survivors = append(survivors, i)
+		}
+	}
+	// Quiescent: a stopped server stays at weight 0.
+	rs[2].stop()
+	want := map[string]int{rs[0].addr.String(): 1, rs[1].addr.String(): 1, rs[2].addr.String(): 0}
+	for _, i := range survivors {
+		waitFor(t, 20*time.Second, fmt.Sprintf("director n%d to quiesce the stopped server under the new manager", i+1), func() bool {
+			return sameWeights(kernelDests(fakes[i]), want)
+		})
+	}
+}
