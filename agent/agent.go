@@ -63,6 +63,7 @@ type Agent struct {
 	lb         lbState
 	checks     prober
 	ipvsc      ipvs.Client
+	recon      reconState // used by ipvsLoop only
 	healthWake chan struct{}
 	ipvsWake   chan struct{}
 }

@@ -443,16 +443,18 @@ func (a *Agent) ipvsLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			a.reconcileIPVS()
+			a.reconcileIPVS(true)
 		case <-a.ipvsWake:
-			a.reconcileIPVS()
+			a.reconcileIPVS(false)
 		case <-st.C:
 			a.publishStats()
 		}
 	}
 }
 
-func (a *Agent) reconcileIPVS() {
+// reconcileIPVS programs the table; full re-reads the kernel's first
+// (otherwise the reconciler diffs against what it read and did last).
+func (a *Agent) reconcileIPVS(full bool) {
 	a.mu.Lock()
 	desired := make(ipvs.Table, 0, len(a.lb.table))
 	names := map[ipvs.ServiceKey]string{}
@@ -471,11 +473,18 @@ func (a *Agent) reconcileIPVS() {
 	if owned == nil {
 		owned = a.loadOwned()
 	}
-	applied, err := ipvs.Reconcile(a.ipvsc, desired, func(k ipvs.ServiceKey) bool {
-		// Until a whole table has arrived, nothing is removed: an agent
-		// restarted without a manager keeps the kernel's table as it is.
-		return synced && owned[k.String()]
-	})
+	// Until a whole table has arrived, nothing is removed: an agent
+	// restarted without a manager keeps the kernel's table as it is.
+	a.recon.synced, a.recon.owned = synced, owned
+	if a.recon.r == nil {
+		a.recon.r = ipvs.NewReconciler(a.ipvsc, func(k ipvs.ServiceKey) bool {
+			return a.recon.synced && a.recon.owned[k.String()]
+		})
+	}
+	if full {
+		a.recon.r.Invalidate()
+	}
+	applied, err := a.recon.r.Reconcile(desired)
 	now := make(map[string]bool, len(desired))
 	for _, vs := range desired {
 		now[vs.ServiceKey.String()] = true
@@ -760,4 +769,11 @@ func familyOf(f string) uint16 {
 		return 10
 	}
 	return 2
+}
+
+// reconState is ipvsLoop's: the reconciler and what it may remove.
+type reconState struct {
+	r      *ipvs.Reconciler
+	synced bool
+	owned  map[string]bool
 }
