@@ -60,49 +60,10 @@ func (p *textProber) probe(ctx context.Context) Result {
 	}
 	defer p.br.Reset(nil)
 
-	fail := func(format string, args ...any) Result {
-		return Result{Reason: p.kind + ": " + fmt.Sprintf(format, args...)}
+	greeting, r, ok := readGreeting(p.kind, p.br)
+	if !ok {
+		return r
 	}
-	var greeting []byte
-	var err error
-	switch p.kind {
-	case KindSMTP, KindFTP, KindNNTP:
-		var rep reply
-		rep, err = readReply(p.br)
-		greeting = rep.line
-		if err == nil && !(rep.code == 220 || (p.kind == KindNNTP && (rep.code == 200 || rep.code == 201))) {
-			want := "220"
-			if p.kind == KindNNTP {
-				want = "200 or 201"
-			}
-			return fail("greeting %s is not %s", quote(rep.line), want)
-		}
-	case KindPOP3:
-		greeting, err = readLine(p.br)
-		switch {
-		case err != nil, bytes.HasPrefix(greeting, []byte("+OK")):
-		case bytes.HasPrefix(greeting, []byte("-ERR")):
-			return fail("greeting %s is not +OK", quote(greeting))
-		default:
-			err = errGarbage
-		}
-	case KindIMAP:
-		greeting, err = readLine(p.br)
-		if err == nil {
-			switch imapGreeting(greeting) {
-			case "OK", "PREAUTH":
-			case "BYE":
-				return fail("greeting %s is not * OK", quote(greeting))
-			default:
-				err = errGarbage
-			}
-		}
-	}
-	if err != nil {
-		return p.replyError("greeting", greeting, err)
-	}
-	// greeting points into br's buffer, which the next reads overwrite.
-	greeting = bytes.Clone(trimTo(greeting, 64))
 
 	if p.kind == KindSMTP {
 		if r, ok := p.ehlo(conn); !ok {
@@ -113,9 +74,58 @@ func (p *textProber) probe(ctx context.Context) Result {
 	return Result{Healthy: true, Reason: p.kind + ": greeting " + quote(greeting)}
 }
 
+// readGreeting reads and judges the greeting of a kind of server. A good
+// one is returned, copied out of br's buffer; a bad one is a Result.
+func readGreeting(kind string, br *bufio.Reader) (greeting []byte, r Result, ok bool) {
+	fail := func(format string, args ...any) (_ []byte, _ Result, ok bool) {
+		return nil, Result{Reason: kind + ": " + fmt.Sprintf(format, args...)}, false
+	}
+	var err error
+	switch kind {
+	case KindSMTP, KindFTP, KindNNTP:
+		var rep reply
+		rep, err = readReply(br)
+		greeting = rep.line
+		if err == nil && !(rep.code == 220 || (kind == KindNNTP && (rep.code == 200 || rep.code == 201))) {
+			want := "220"
+			if kind == KindNNTP {
+				want = "200 or 201"
+			}
+			return fail("greeting %s is not %s", quote(rep.line), want)
+		}
+	case KindPOP3:
+		greeting, err = readLine(br)
+		switch {
+		case err != nil, bytes.HasPrefix(greeting, []byte("+OK")):
+		case bytes.HasPrefix(greeting, []byte("-ERR")):
+			return fail("greeting %s is not +OK", quote(greeting))
+		default:
+			err = errGarbage
+		}
+	case KindIMAP:
+		greeting, err = readLine(br)
+		if err == nil {
+			switch imapGreeting(greeting) {
+			case "OK", "PREAUTH":
+			case "BYE":
+				return fail("greeting %s is not * OK", quote(greeting))
+			default:
+				err = errGarbage
+			}
+		}
+	default:
+		return fail("no greeting known")
+	}
+	if err != nil {
+		return nil, replyError(kind, "greeting", greeting, err), false
+	}
+	// greeting points into br's buffer, which the next reads overwrite.
+	return bytes.Clone(trimTo(greeting, 64)), Result{}, true
+}
+
 // replyError words a failed read of what (greeting, EHLO reply): garbage
 // is quoted, a network failure named.
-func (p *textProber) replyError(what string, got []byte, err error) Result {
+func replyError(kind, what string, got []byte, err error) Result {
 	var t truncatedLine
 	var pe protoError
 	switch {
@@ -123,11 +133,11 @@ func (p *textProber) replyError(what string, got []byte, err error) Result {
 		got = t
 	case errors.Is(err, errGarbage):
 	case errors.As(err, &pe):
-		return Result{Reason: p.kind + ": " + what + ": " + pe.Error()}
+		return Result{Reason: kind + ": " + what + ": " + pe.Error()}
 	default:
-		return Result{Reason: p.kind + ": reading " + what + ": " + errReason(err)}
+		return Result{Reason: kind + ": reading " + what + ": " + errReason(err)}
 	}
-	return Result{Reason: fmt.Sprintf("%s: unexpected %s %s", p.kind, what, quote(got))}
+	return Result{Reason: fmt.Sprintf("%s: unexpected %s %s", kind, what, quote(got))}
 }
 
 // ehlo asks EHLO and wants 250; a server too old for EHLO (500-504) is
@@ -139,7 +149,7 @@ func (p *textProber) ehlo(conn io.Writer) (Result, bool) {
 		}
 		rep, err := readReply(p.br)
 		if err != nil {
-			return p.replyError(verb+" reply", rep.line, err), false
+			return replyError(p.kind, verb+" reply", rep.line, err), false
 		}
 		switch {
 		case rep.code == 250:
