@@ -15,4 +15,11 @@
 // Validation is not only of the text: the VIP groups this node is a
 // candidate for are checked against this host's interfaces
 // (Options.Interfaces), so a file is valid for the host it is loaded on.
+//
+// Services (IPVS virtual services) decode into model.VirtualService with
+// every default filled in, so that no consumer needs to know one; a real
+// server's check is the service's with the real server's keys put over
+// it. They are checked as IPVS and the manager will take them: ports
+// that dr cannot change, families only tunnel can mix, a quorum the
+// weights can reach.
 package config
