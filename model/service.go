@@ -18,7 +18,7 @@ type VirtualService struct {
 	Protocol string         // "tcp", "udp" or "sctp"; "" with FWMark
 	Address  netip.AddrPort // zero with FWMark
 	FWMark   uint32         // non-zero for a firewall-mark service
-	Family   string         // "inet" or "inet6"; a fwmark service's family
+	Family   string         // "inet" or "inet6" (config fills it for address services too)
 
 	Scheduler      string   // rr, wrr, lc, wlc, lblc, lblcr, dh, sh, sed, nq, mh, fo, ovf, twos
 	SchedulerFlags []string // sh-port, sh-fallback, mh-port, mh-fallback
@@ -52,7 +52,7 @@ const (
 // Persistence is IPVS persistence (ipvsadm -p and -M).
 type Persistence struct {
 	Timeout time.Duration
-	Netmask int // prefix length: 0..32 for IPv4, 1..128 for IPv6
+	Netmask int // prefix length: 1..32 for IPv4, 1..128 for IPv6
 }
 
 // RealServer is one destination of a virtual service.
