@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -14,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/droverha/drover/agent"
+	"github.com/droverha/drover/agent/ipvs"
 	"github.com/droverha/drover/agent/vip"
 	"github.com/droverha/drover/cmd/drover/config"
 	"github.com/droverha/drover/model"
@@ -42,6 +44,9 @@ manager lease on, flushes its events) within 2 seconds.`,
 				return err
 			}
 			a, err := agent.New(acfg)
+			if errors.Is(err, ipvs.ErrNotSupported) {
+				return exitf(1, "%v", err) // the host, not the configuration
+			}
 			if err != nil {
 				return exitf(2, "%v", err)
 			}
