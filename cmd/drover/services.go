@@ -112,22 +112,30 @@ func renderServices(w io.Writer, v model.View) {
 		fmt.Fprintln(w, "no services configured")
 		return
 	}
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "Prot LocalAddress:Port Scheduler Flags\t\t\t\t\t\t\t\t\t")
-	fmt.Fprintln(tw, "  -> RemoteAddress:Port\tForward\tWeight\tApplied\tActiveConn\tInActConn\tConns\tHealth\tSince\tReason")
-	for i, s := range v.Services {
-		if i > 0 {
-			fmt.Fprintln(tw, "\t\t\t\t\t\t\t\t\t")
+	// Like ipvsadm -Ln: a heading line per service, its real servers
+	// below, the columns aligned across all services.
+	header := []string{"  -> RemoteAddress:Port", "Forward", "Weight", "Applied", "ActiveConn", "InActConn", "Conns", "Health", "Since", "Reason"}
+	type block struct {
+		head string
+		rows [][]string
+	}
+	var blocks []block
+	widths := make([]int, len(header))
+	grow := func(row []string) {
+		for i, c := range row {
+			widths[i] = max(widths[i], len(c))
 		}
-		head := strings.Replace(s.Key, " ", "  ", 1) + " " + s.Scheduler
+	}
+	grow(header)
+	for _, s := range v.Services {
+		b := block{head: strings.Replace(s.Key, " ", "  ", 1) + " " + s.Scheduler}
 		if len(s.Flags) > 0 {
-			head += " (" + strings.Join(s.Flags, ",") + ")"
+			b.head += " (" + strings.Join(s.Flags, ",") + ")"
 		}
 		if s.Persistence != "" {
-			head += " persistent " + s.Persistence
+			b.head += " persistent " + s.Persistence
 		}
-		head += fmt.Sprintf("   [%s] quorum %s, healthy weight %d of %d needed", s.Name, quorumWord(s), s.Quorum.HealthyWeight, s.Quorum.Needed)
-		fmt.Fprintln(tw, head+"\t\t\t\t\t\t\t\t\t")
+		b.head += fmt.Sprintf("   [%s] quorum %s, healthy weight %d of %d needed", s.Name, quorumWord(s), s.Quorum.HealthyWeight, s.Quorum.Needed)
 		for _, r := range s.RealServers {
 			var active, inactive uint32
 			var conns uint64
@@ -159,9 +167,30 @@ func renderServices(w io.Writer, v model.View) {
 			if !r.Since.IsZero() {
 				since = age(v.Time.Sub(r.Since))
 			}
-			fmt.Fprintf(tw, "  -> %s\t%s\t%d\t%s\t%d\t%d\t%d\t%s\t%s\t%s\n", r.Address, forwardWord(r.Forward), r.Weight, applied,
-				active, inactive, conns, health, since, orDash(r.Reason))
+			row := []string{"  -> " + r.Address, forwardWord(r.Forward), fmt.Sprint(r.Weight), applied,
+				fmt.Sprint(active), fmt.Sprint(inactive), fmt.Sprint(conns), health, since, orDash(r.Reason)}
+			grow(row)
+			b.rows = append(b.rows, row)
+		}
+		blocks = append(blocks, b)
+	}
+	line := func(row []string) {
+		var sb strings.Builder
+		for i, c := range row {
+			if i == len(row)-1 {
+				sb.WriteString(c)
+				break
+			}
+			fmt.Fprintf(&sb, "%-*s  ", widths[i], c)
+		}
+		fmt.Fprintln(w, sb.String())
+	}
+	fmt.Fprintln(w, "Prot LocalAddress:Port Scheduler Flags")
+	line(header)
+	for _, b := range blocks {
+		fmt.Fprintln(w, b.head)
+		for _, r := range b.rows {
+			line(r)
 		}
 	}
-	tw.Flush()
 }
