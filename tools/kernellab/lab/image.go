@@ -144,7 +144,9 @@ func writeModules(cw *Writer, spec ImageSpec) error {
 		if err := cw.File(base+"/"+m.Path, 0o644, m.Data); err != nil {
 			return err
 		}
-		order.WriteString("/lib/modules/" + spec.Kernel.Version + "/" + m.Path + "\n")
+		if m.Preload {
+			order.WriteString("/lib/modules/" + spec.Kernel.Version + "/" + m.Path + "\n")
+		}
 	}
 	files := map[string]string{
 		"modules.dep":   spec.Modules.ModulesDep(),

@@ -54,7 +54,7 @@ func TestBuildImage(t *testing.T) {
 	if k.Version != "6.1.0-9-cloud-amd64" {
 		t.Fatalf("FindKernel version = %q", k.Version)
 	}
-	set, err := ResolveModules(k.ModuleDir, []string{"ip_vs_rr"}, nil)
+	set, err := ResolveModules(k.ModuleDir, []string{"ip_vs_rr"}, []string{"veth"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,6 +120,8 @@ func TestBuildImage(t *testing.T) {
 			"/lib/modules/6.1.0-9-cloud-amd64/kernel/net/netfilter/ipvs/ip_vs.ko\n" +
 			"/lib/modules/6.1.0-9-cloud-amd64/kernel/net/netfilter/ipvs/ip_vs_rr.ko\n"},
 		{"usr/lib/modules/6.1.0-9-cloud-amd64/kernel/net/netfilter/ipvs/ip_vs_rr.ko", modeRegular | 0o644, ""},
+		{"usr/lib/modules/6.1.0-9-cloud-amd64/kernel/drivers/net/veth.ko", modeRegular | 0o644, ""}, // shipped, loaded on demand
+		{"usr/lib/modules/6.1.0-9-cloud-amd64/modules.alias", modeRegular | 0o644, "alias ip_vs_scheduler_rr ip_vs_rr\nalias rtnl-link-veth veth\n"},
 		{"usr/lib/modules/6.1.0-9-cloud-amd64/modules.dep", modeRegular | 0o644, set.ModulesDep()},
 		{"usr/lib/modules/6.1.0-9-cloud-amd64/modules.builtin", modeRegular | 0o644, ""},
 		{"src/agent/ipvs/testdata/sub/x.golden", modeRegular | 0o644, "golden\n"},

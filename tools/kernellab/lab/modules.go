@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"debug/elf"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -33,8 +34,11 @@ var IPVSModules = []string{
 	"veth", "macvlan", "bridge", "dummy",
 }
 
-// OptionalModules are loaded when the kernel has them and skipped
-// otherwise: nftables for ClusterIP buckets, VLANs, IPv6 tunnels.
+// OptionalModules are shipped when the kernel has them, not loaded at
+// boot: the kernel asks modprobe (busybox's, with the image's
+// modules.dep and modules.alias) for them on first use, as it does for
+// "ip link add ... type vrf" or an nftables expression. nftables for
+// ClusterIP buckets, VLANs, IPv6 tunnels.
 var OptionalModules = []string{
 	"ip_vs_twos", "ip_vs_ftp", "xt_ipvs",
 	"nf_nat", "nf_tables", "nfnetlink", "nf_conntrack_netlink",
@@ -50,6 +54,7 @@ type Module struct {
 	Depends []string // direct dependencies, from .modinfo "depends="
 	Aliases []string // from .modinfo "alias="
 	Data    []byte   // the uncompressed .ko
+	Preload bool     // loaded at boot: required, or needed by a required one
 }
 
 // ModuleSet is the closure of the wanted modules under their dependencies.
@@ -77,7 +82,9 @@ func ModName(s string) string {
 // package has no modules.dep (depmod writes it at install time), so the
 // dependencies are read from each module's .modinfo section. Compressed
 // modules (.ko.xz, .ko.zst, .ko.gz) are decompressed, because busybox's
-// insmod loads only plain ELF.
+// insmod loads only plain ELF, and signatures are stripped (see
+// StripSignature). Required modules and their dependencies are marked
+// Preload.
 func ResolveModules(dir string, required, optional []string) (*ModuleSet, error) {
 	index, err := indexModules(dir)
 	if err != nil {
@@ -87,12 +94,13 @@ func ResolveModules(dir string, required, optional []string) (*ModuleSet, error)
 	if err != nil {
 		return nil, err
 	}
-	r := &resolver{dir: dir, index: index, builtin: builtin, state: map[string]int{}, set: &ModuleSet{Dir: dir}}
+	r := &resolver{dir: dir, index: index, builtin: builtin, state: map[string]int{}, set: &ModuleSet{Dir: dir}, preload: true}
 	for _, name := range required {
 		if err := r.visit(ModName(name), nil); err != nil {
 			return nil, err
 		}
 	}
+	r.preload = false
 	for _, name := range optional {
 		name = ModName(name)
 		if _, ok := index[name]; !ok && !builtin[name] {
@@ -113,6 +121,7 @@ type resolver struct {
 	builtin map[string]bool
 	state   map[string]int // 1 visiting, 2 done
 	set     *ModuleSet
+	preload bool // what visit sets Module.Preload to
 }
 
 // visit adds name after its dependencies (depth first, in .modinfo order,
@@ -145,7 +154,7 @@ func (r *resolver) visit(name string, chain []string) error {
 	if err != nil {
 		return fmt.Errorf("reading %s: %w", rel, err)
 	}
-	m := Module{Name: name, Path: plainPath(rel), Data: data}
+	m := Module{Name: name, Path: plainPath(rel), Data: StripSignature(data), Preload: r.preload}
 	chain = append(chain, name)
 	for _, d := range info["depends"] {
 		for _, dep := range strings.Split(d, ",") {
@@ -350,4 +359,30 @@ func (s *ModuleSet) ModulesAlias() string {
 		}
 	}
 	return b.String()
+}
+
+// sigMagic ends a signed module (the kernel's MODULE_SIG_STRING).
+const sigMagic = "~Module signature appended~\n"
+
+// StripSignature returns the module without its appended signature.
+// Checking an RSA signature costs tens of milliseconds per module under
+// TCG; an unsigned module loads all the same (the kernel is not in
+// lockdown and does not force signatures) and only sets the kernel's
+// unsigned-module taint flag, which a throwaway VM does not mind.
+func StripSignature(ko []byte) []byte {
+	if !bytes.HasSuffix(ko, []byte(sigMagic)) {
+		return ko
+	}
+	// struct module_signature: algo, hash, id_type, signer_len,
+	// key_id_len, pad[3], sig_len (big endian) just before the magic.
+	end := len(ko) - len(sigMagic)
+	if end < 12 {
+		return ko
+	}
+	ms := ko[end-12 : end]
+	n := int(ms[3]) + int(ms[4]) + int(binary.BigEndian.Uint32(ms[8:12]))
+	if n > end-12 {
+		return ko
+	}
+	return ko[:end-12-n]
 }

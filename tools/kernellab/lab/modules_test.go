@@ -107,6 +107,17 @@ func TestResolveModules(t *testing.T) {
 	if diff := cmp.Diff(want, names(set.Modules)); diff != "" {
 		t.Errorf("load order (-want +got):\n%s", diff)
 	}
+	var preload []string
+	for _, m := range set.Modules {
+		if m.Preload {
+			preload = append(preload, m.Name)
+		}
+	}
+	// ip_vs is optional too, but ip_vs_rr needs it: loaded at boot.
+	wantPreload := []string{"nf_defrag_ipv4", "nf_defrag_ipv6", "nf_conntrack", "libcrc32c", "ip_vs", "ip_vs_rr", "llc", "stp", "bridge"}
+	if diff := cmp.Diff(wantPreload, preload); diff != "" {
+		t.Errorf("preloaded (-want +got):\n%s", diff)
+	}
 	if diff := cmp.Diff([]string{"ip_vs_twos"}, set.Missing); diff != "" {
 		t.Errorf("missing optional modules (-want +got):\n%s", diff)
 	}
@@ -221,5 +232,24 @@ func TestParseModinfo(t *testing.T) {
 	want := map[string][]string{"alias": {"a", "b"}, "depends": {"x,y"}}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("modinfo (-want +got):\n%s", diff)
+	}
+}
+
+func TestStripSignature(t *testing.T) {
+	ko := fakeKO(t, "depends=")
+	sig := bytes.Repeat([]byte{0xAB}, 300)
+	// struct module_signature for PKCS#7: id_type 2, sig_len big endian.
+	ms := []byte{0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0x01, 0x2c}
+	signed := append(append(append(append([]byte{}, ko...), sig...), ms...), sigMagic...)
+	if got := StripSignature(signed); !bytes.Equal(got, ko) {
+		t.Errorf("stripped module has %d bytes, want the %d of the unsigned one", len(got), len(ko))
+	}
+	if got := StripSignature(ko); !bytes.Equal(got, ko) {
+		t.Error("an unsigned module was changed")
+	}
+	// A length that points before the start is left alone.
+	bogus := append(append([]byte{}, []byte{0, 0, 2, 0, 0, 0, 0, 0, 0x7f, 0, 0, 0}...), sigMagic...)
+	if got := StripSignature(bogus); !bytes.Equal(got, bogus) {
+		t.Error("a bogus signature length cut the module")
 	}
 }
