@@ -184,7 +184,9 @@ func (t tcpProber) probe(ctx context.Context) Result {
 // dial connects to addr and sets ctx's deadline on the connection, so every
 // read and write of the probe ends by it. A failure comes back as a Result.
 func dial(ctx context.Context, network string, addr netip.AddrPort) (net.Conn, Result, bool) {
-	var d net.Dialer
+	// No TCP keepalive: a probe's connection lives for milliseconds, and
+	// the setsockopt calls that enable it are a good part of a dial's cost.
+	d := net.Dialer{KeepAlive: -1}
 	conn, err := d.DialContext(ctx, network, addr.String())
 	if err != nil {
 		return nil, Result{Reason: "connect: " + errReason(err)}, false

@@ -294,8 +294,8 @@ func isNetError(err error) bool {
 }
 
 // readLine returns one line without its line ending. A line longer than
-// br's buffer, or one cut off by the connection's close, is an error;
-// the latter carries what arrived, for the reason.
+// br's buffer is a protoError; one cut off by the connection's close is
+// returned with errUnterminated, for the caller to judge or quote.
 func readLine(br *bufio.Reader) ([]byte, error) {
 	line, err := br.ReadSlice('\n')
 	switch {
@@ -304,22 +304,21 @@ func readLine(br *bufio.Reader) ([]byte, error) {
 	case errors.Is(err, bufio.ErrBufferFull):
 		return nil, protoErrorf("line longer than %d bytes: %s", br.Size(), quote(line))
 	case len(line) > 0 && errors.Is(err, io.EOF):
-		return nil, truncatedLine(line)
+		return line, errUnterminated
 	default:
 		return nil, err
 	}
 }
 
-// truncatedLine is text the server sent and closed without ending.
-type truncatedLine []byte
-
-func (t truncatedLine) Error() string { return "unterminated line " + quote(t) }
+// errUnterminated is a line the server sent and closed without ending. It
+// is a sentinel, not a type carrying the line, so that the common path
+// allocates nothing.
+var errUnterminated = errors.New("unterminated line")
 
 func readStatusLine(br *bufio.Reader) (int, error) {
 	line, err := readLine(br)
-	var t truncatedLine
-	if errors.As(err, &t) {
-		line, err = t, nil // judged as a status line: garbage says so
+	if err == errUnterminated {
+		err = nil // judged as a status line: garbage says so
 	}
 	if err != nil {
 		return 0, err
@@ -354,9 +353,8 @@ func readHeaders(br *bufio.Reader) (httpHeader, error) {
 			return h, protoErrorf("more than %d header lines", maxHeaders)
 		}
 		line, err := readLine(br)
-		var t truncatedLine
-		if errors.As(err, &t) {
-			return h, protoErrorf("headers cut short: %s", quote(t))
+		if err == errUnterminated {
+			return h, protoErrorf("headers cut short: %s", quote(line))
 		}
 		if err != nil {
 			return h, err

@@ -126,12 +126,9 @@ func readGreeting(kind string, br *bufio.Reader) (greeting []byte, r Result, ok 
 // replyError words a failed read of what (greeting, EHLO reply): garbage
 // is quoted, a network failure named.
 func replyError(kind, what string, got []byte, err error) Result {
-	var t truncatedLine
 	var pe protoError
 	switch {
-	case errors.As(err, &t):
-		got = t
-	case errors.Is(err, errGarbage):
+	case errors.Is(err, errGarbage), errors.Is(err, errUnterminated):
 	case errors.As(err, &pe):
 		return Result{Reason: kind + ": " + what + ": " + pe.Error()}
 	default:
@@ -200,11 +197,10 @@ type reply struct {
 // between the first and the last, so only the last is checked.
 func readReply(br *bufio.Reader) (reply, error) {
 	line, err := readLine(br)
+	if err == errUnterminated {
+		return reply{line: line}, errGarbage
+	}
 	if err != nil {
-		var t truncatedLine
-		if errors.As(err, &t) {
-			return reply{line: t}, errGarbage
-		}
 		return reply{}, err
 	}
 	code, sep, ok := replyCode(line)
@@ -218,11 +214,10 @@ func readReply(br *bufio.Reader) (reply, error) {
 	}
 	for range maxReplyLines {
 		next, err := readLine(br)
+		if err == errUnterminated {
+			return rep, protoErrorf("reply cut short: %s", quote(next))
+		}
 		if err != nil {
-			var t truncatedLine
-			if errors.As(err, &t) {
-				return rep, protoErrorf("reply cut short: %s", quote(t))
-			}
 			return rep, err
 		}
 		if c, sep, ok := replyCode(next); ok && c == code && sep != '-' {
