@@ -29,7 +29,7 @@ var t0 = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 type scripted struct {
 	mu      sync.Mutex
 	results map[netip.AddrPort]chan Result
-	stopped chan netip.AddrPort // a probe ended by its loop's end
+	stopped chan netip.AddrPort    // a probe ended by its loop's end
 	waiting map[netip.AddrPort]int // probes under way; guarded by mu
 	wake    chan struct{}          // closed when waiting changes; guarded by mu
 }

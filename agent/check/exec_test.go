@@ -21,7 +21,7 @@ func TestProbeExec(t *testing.T) {
 		{name: "exit 3", target: target, check: sh("echo; echo 'db down' >&2; echo more; exit 3"),
 			reason: `exec: exit status 3: "db down"`},
 		{name: "environment", target: target,
-			check: sh(`test "$DROVER_RS_ADDR" = 192.0.2.10 && test "$DROVER_RS_PORT" = 8080 || { echo "$DROVER_RS_ADDR $DROVER_RS_PORT"; exit 1; }`),
+			check:   sh(`test "$DROVER_RS_ADDR" = 192.0.2.10 && test "$DROVER_RS_PORT" = 8080 || { echo "$DROVER_RS_ADDR $DROVER_RS_PORT"; exit 1; }`),
 			healthy: true, reason: "exec: exit status 0"},
 		{name: "environment with port override", target: target,
 			check: func() model.Check {
