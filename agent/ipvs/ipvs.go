@@ -453,19 +453,37 @@ func (vs VirtualService) Validate() error {
 //
 // Diff does not validate desired (see VirtualService.Validate).
 func Diff(observed, desired Table, owned func(ServiceKey) bool) []Op {
-	return diff(newIndex(observed), desired, owned)
+	ops, _ := diff(newIndex(normalizedCopy(observed)), desired, owned)
+	return ops
 }
 
-// index is an observed table with its services findable by key.
+// normalizedCopy copies t with every service and destination normalised.
+func normalizedCopy(t Table) Table {
+	out := make(Table, len(t))
+	for i := range t {
+		out[i].Service = t[i].Service.Normalize()
+		if len(t[i].Destinations) > 0 {
+			out[i].Destinations = make([]Destination, len(t[i].Destinations))
+			for j, d := range t[i].Destinations {
+				out[i].Destinations[j] = d.Normalize()
+			}
+		}
+	}
+	return out
+}
+
+// index is an observed table, normalised, with its services findable by
+// key.
 type index struct {
 	table Table
 	pos   map[ServiceKey]int
 }
 
+// newIndex indexes t, which must be normalised and is kept, not copied.
 func newIndex(t Table) *index {
 	ix := &index{table: t, pos: make(map[ServiceKey]int, len(t))}
 	for i := range t {
-		ix.pos[t[i].ServiceKey.Normalize()] = i
+		ix.pos[t[i].ServiceKey] = i
 	}
 	return ix
 }
@@ -475,8 +493,9 @@ const (
 	duplicate = -2
 )
 
-func diff(ix *index, desired Table, owned func(ServiceKey) bool) []Op {
-	var ops []Op
+// diff is Diff on an index; clean reports that desired names no key twice.
+func diff(ix *index, desired Table, owned func(ServiceKey) bool) (ops []Op, clean bool) {
+	clean = true
 	// match[i] is where desired[i] is in the observed table. One pass
 	// finds them all, so removals can be listed first.
 	match := make([]int, len(desired))
@@ -486,7 +505,7 @@ func diff(ix *index, desired Table, owned func(ServiceKey) bool) []Op {
 		k := desired[i].ServiceKey.Normalize()
 		if j, ok := ix.pos[k]; ok {
 			if seen[j] {
-				match[i] = duplicate
+				match[i], clean = duplicate, false
 			} else {
 				seen[j], match[i] = true, j
 			}
@@ -496,15 +515,15 @@ func diff(ix *index, desired Table, owned func(ServiceKey) bool) []Op {
 			fresh = make(map[ServiceKey]struct{})
 		}
 		if _, dup := fresh[k]; dup {
-			match[i] = duplicate
+			match[i], clean = duplicate, false
 			continue
 		}
 		fresh[k] = struct{}{}
 		match[i] = unmatched
 	}
 	for j := range ix.table {
-		if !seen[j] && (owned == nil || owned(ix.table[j].ServiceKey.Normalize())) {
-			ops = append(ops, Op{Kind: OpRemoveService, Service: ix.table[j].Service.Normalize()})
+		if !seen[j] && (owned == nil || owned(ix.table[j].ServiceKey)) {
+			ops = append(ops, Op{Kind: OpRemoveService, Service: ix.table[j].Service})
 		}
 	}
 	for i := range desired {
@@ -518,73 +537,79 @@ func diff(ix *index, desired Table, owned func(ServiceKey) bool) []Op {
 			continue
 		}
 		have := &ix.table[match[i]]
-		if have.Service.Normalize() != want {
+		if have.Service != want {
 			ops = append(ops, Op{Kind: OpUpdateService, Service: want})
 		}
 		ops = diffDests(ops, want, have.Destinations, desired[i].Destinations)
 	}
-	return ops
+	return ops, clean
 }
 
-// smallDests is the size up to which a destination list is searched
+// smallDests is the size up to which destination lists are searched
 // pair by pair rather than through a map: typical services have a handful.
 const smallDests = 16
 
-// dests finds destinations by key in a list.
-type dests struct {
-	list []Destination
-	pos  map[DestKey]int // for long lists; the first of duplicates
-}
-
-func newDests(list []Destination) dests {
-	ds := dests{list: list}
-	if len(list) > smallDests {
-		ds.pos = make(map[DestKey]int, len(list))
-		for i := len(list) - 1; i >= 0; i-- {
-			ds.pos[list[i].DestKey.normalize()] = i
+// diffDests appends the operations that turn service s's destinations
+// from have (normalised) into want: creates and updates in want's order,
+// then removals in have's.
+func diffDests(ops []Op, s Service, have, want []Destination) []Op {
+	if len(have) > smallDests || len(want) > smallDests {
+		return diffManyDests(ops, s, have, want)
+	}
+	for i := range want {
+		d := want[i].Normalize()
+		if indexDest(want[:i], d.DestKey) >= 0 {
+			continue // named before
+		}
+		switch j := indexDest(have, d.DestKey); {
+		case j < 0:
+			ops = append(ops, Op{Kind: OpCreateDestination, Service: s, Dest: d})
+		case have[j] != d:
+			ops = append(ops, Op{Kind: OpUpdateDestination, Service: s, Dest: d})
 		}
 	}
-	return ds
+	for j := range have {
+		if indexDest(want, have[j].DestKey) < 0 {
+			ops = append(ops, Op{Kind: OpRemoveDestination, Service: s, Dest: have[j]})
+		}
+	}
+	return ops
 }
 
-// find returns the index of the first destination with key k, or -1.
-func (ds dests) find(k DestKey) int {
-	if ds.pos != nil {
-		if i, ok := ds.pos[k]; ok {
-			return i
-		}
-		return -1
-	}
-	for i := range ds.list {
-		if ds.list[i].DestKey.normalize() == k {
+// indexDest returns the index of the first destination of ds with key k
+// (normalised), or -1.
+func indexDest(ds []Destination, k DestKey) int {
+	for i := range ds {
+		if ds[i].Port == k.Port && ds[i].Address.Unmap() == k.Address {
 			return i
 		}
 	}
 	return -1
 }
 
-// diffDests appends the operations that turn service s's destinations
-// from have into want: creates and updates in want's order, then removals
-// in have's.
-func diffDests(ops []Op, s Service, have, want []Destination) []Op {
-	h, w := newDests(have), newDests(want)
+// diffManyDests is diffDests through maps.
+func diffManyDests(ops []Op, s Service, have, want []Destination) []Op {
+	h := make(map[DestKey]int, len(have))
+	for j := range have {
+		h[have[j].DestKey] = j
+	}
+	w := make(map[DestKey]struct{}, len(want))
 	for i := range want {
 		d := want[i].Normalize()
-		if w.find(d.DestKey) != i {
-			continue // named before
+		if _, dup := w[d.DestKey]; dup {
+			continue
 		}
-		j := h.find(d.DestKey)
-		switch {
-		case j < 0:
+		w[d.DestKey] = struct{}{}
+		switch j, ok := h[d.DestKey]; {
+		case !ok:
 			ops = append(ops, Op{Kind: OpCreateDestination, Service: s, Dest: d})
-		case have[j].Normalize() != d:
+		case have[j] != d:
 			ops = append(ops, Op{Kind: OpUpdateDestination, Service: s, Dest: d})
 		}
 	}
 	for j := range have {
-		d := have[j].Normalize()
-		if w.find(d.DestKey) < 0 && h.find(d.DestKey) == j {
-			ops = append(ops, Op{Kind: OpRemoveDestination, Service: s, Dest: d})
+		if _, ok := w[have[j].DestKey]; !ok {
+			ops = append(ops, Op{Kind: OpRemoveDestination, Service: s, Dest: have[j]})
 		}
 	}
 	return ops

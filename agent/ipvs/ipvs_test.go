@@ -3,10 +3,13 @@ package ipvs
 import (
 	"errors"
 	"flag"
+	"fmt"
 	"io/fs"
+	"math/rand/v2"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -259,11 +262,11 @@ func TestDiff(t *testing.T) {
 				t.Errorf("Diff (-want +got):\n%s", diff)
 			}
 			// Applying the diff to the observed table reaches desired.
-			ix := newIndex(cloneTable(tc.observed))
+			ix := newIndex(normalizedCopy(tc.observed))
 			for _, op := range got {
 				ix.apply(op)
 			}
-			if again := diff(ix, tc.desired, tc.owned); len(again) != 0 {
+			if again, _ := diff(ix, tc.desired, tc.owned); len(again) != 0 {
 				t.Errorf("after applying the diff, Diff still wants %v", again)
 			}
 		})
@@ -536,4 +539,80 @@ func TestValidate(t *testing.T) {
 			t.Errorf("%s: err = %v, want %q", tc.vs.ServiceKey, err, tc.want)
 		}
 	}
+}
+
+// TestReconcilerIncremental drives a Reconciler through random changes of
+// the desired table and checks each round against a full Diff of the
+// kernel's (the Fake's) table: the incremental path must decide the same.
+func TestReconcilerIncremental(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	f := NewFake()
+	hand := Service{ServiceKey: tcp("192.0.2.250", 22), Scheduler: "rr"}
+	if err := f.CreateService(hand); err != nil {
+		t.Fatal(err)
+	}
+	owned := func(k ServiceKey) bool { return k != hand.ServiceKey.Normalize() }
+	r := NewReconciler(f, owned)
+	desired := cloneTable(fixture())
+	newDest := func(vs *VirtualService) Destination {
+		a := fmt.Sprintf("198.51.100.%d", 1+rng.IntN(20))
+		if vs.Service.Normalize().Family == FamilyIPv6 {
+			a = fmt.Sprintf("2001:db8::%d", 1+rng.IntN(20))
+		}
+		return dest(a, uint16(80+rng.IntN(3)), ForwardMethod(rng.IntN(4)), rng.IntN(5))
+	}
+	incremental := 0
+	for round := range 300 {
+		i := rng.IntN(len(desired))
+		vs := &desired[i]
+		switch n := rng.IntN(20); {
+		case n < 9:
+			if len(vs.Destinations) > 0 {
+				vs.Destinations[rng.IntN(len(vs.Destinations))].Weight = rng.IntN(5)
+			}
+		case n < 11:
+			vs.Destinations = append(vs.Destinations, newDest(vs))
+		case n < 13:
+			if len(vs.Destinations) > 0 {
+				vs.Destinations = slices.Delete(slices.Clone(vs.Destinations), 0, 1)
+			}
+		case n < 14:
+			vs.Scheduler = []string{"rr", "wlc", "sh", ""}[rng.IntN(4)]
+		case n < 15:
+			desired = append(desired, VirtualService{Service: Service{ServiceKey: tcp("192.0.2.100", uint16(round))}})
+			desired[len(desired)-1].Destinations = []Destination{newDest(&desired[len(desired)-1])}
+		case n < 16:
+			if len(desired) > 1 {
+				desired = slices.Delete(desired, i, i+1)
+			}
+		case n < 17:
+			vs.Destinations = append(slices.Clone(vs.Destinations), dest("198.51.100.1", 1, ForwardNAT, -1)) // invalid
+		default: // the invalid ones go, if any
+			for j := range desired {
+				desired[j].Destinations = slices.DeleteFunc(slices.Clone(desired[j].Destinations), func(d Destination) bool { return d.Weight < 0 })
+			}
+		}
+		valid, own, _ := validTable(desired, owned)
+		want := Diff(f.Table(), valid, own)
+		if r.prev != nil && len(r.prev) == len(desired) {
+			incremental++
+		}
+		got, err := r.Reconcile(cloneTable(desired))
+		if err != nil && !strings.Contains(err.Error(), "invalid") {
+			t.Fatalf("round %d: %v", round, err)
+		}
+		key := func(a, b Op) int { return strings.Compare(a.String()+a.Kind.String(), b.String()+b.Kind.String()) }
+		slices.SortFunc(want, key)
+		slices.SortFunc(got, key)
+		if diff := cmp.Diff(want, got, addrs); diff != "" {
+			t.Fatalf("round %d: applied (-full diff +reconciler):\n%s", round, diff)
+		}
+		if left := Diff(f.Table(), valid, own); len(left) != 0 {
+			t.Fatalf("round %d: after reconciling, still %v", round, left)
+		}
+	}
+	if incremental < 100 {
+		t.Errorf("only %d of 300 rounds took the incremental path", incremental)
+	}
+	t.Logf("%d of 300 rounds incremental", incremental)
 }

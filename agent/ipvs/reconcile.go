@@ -36,13 +36,16 @@ func read(c Client) (Table, []ServiceInfo, [][]DestinationInfo, error) {
 			return nil, nil, nil, err
 		}
 		dests[i] = ds
-		t[i] = VirtualService{Service: svcs[i].Service, Destinations: make([]Destination, len(ds))}
-		for j := range ds {
-			t[i].Destinations[j] = ds[j].Destination
+		t[i].Service = svcs[i].Service.Normalize()
+		if len(ds) > 0 {
+			t[i].Destinations = make([]Destination, len(ds))
+			for j := range ds {
+				t[i].Destinations[j] = ds[j].Destination.Normalize()
+			}
 		}
 	}
 	sortTable(t)
-	return t, svcs, dests, nil
+	return t, svcs, dests, nil // t normalised, for newIndex
 }
 
 // Reconcile reads c's table, diffs it against desired (see Diff for owned
@@ -62,13 +65,23 @@ func Reconcile(c Client, desired Table, owned func(ServiceKey) bool) (applied []
 // so that after the first call a change costs a diff and its requests.
 // It reads the kernel again after any failure and after Invalidate; call
 // that periodically to notice (and undo) changes made behind its back.
+//
+// It also keeps the desired table of its last successful call. When the
+// next one names the same services in the same order (the usual case: a
+// weight changed, a destination came or went), only the entries that
+// differ from it are diffed and validated, and owned is not asked again:
+// a change of owned's answers takes effect when the set of services
+// changes or after Invalidate.
+//
 // Its methods may be called concurrently.
 type Reconciler struct {
 	c     Client
 	owned func(ServiceKey) bool
 
-	mu sync.Mutex // guards ix and serialises reconciles
-	ix *index     // the kernel's table as last read and changed; nil: read it
+	mu        sync.Mutex    // guards everything below and serialises reconciles
+	ix        *index        // the kernel's table as last read and changed; nil: read it
+	prev      Table         // the last desired table, applied in full; nil: none
+	prevDests []Destination // backing array of prev's destinations
 }
 
 // NewReconciler returns a Reconciler of c's table; owned says which
@@ -80,7 +93,7 @@ func NewReconciler(c Client, owned func(ServiceKey) bool) *Reconciler {
 // Invalidate makes the next Reconcile read the kernel's table.
 func (r *Reconciler) Invalidate() {
 	r.mu.Lock()
-	r.ix = nil
+	r.ix, r.prev = nil, nil
 	r.mu.Unlock()
 }
 
@@ -88,22 +101,97 @@ func (r *Reconciler) Invalidate() {
 func (r *Reconciler) Reconcile(desired Table) ([]Op, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	desired, owned, invalid := validTable(desired, r.owned)
 	if r.ix == nil {
 		t, _, _, err := read(r.c)
 		if err != nil {
-			return nil, errors.Join(invalid, err)
+			return nil, err
 		}
-		r.ix = newIndex(t)
+		r.ix, r.prev = newIndex(t), nil
 	}
-	applied, err := apply(r.c, diff(r.ix, desired, owned))
+	ops, changed, ok := r.incremental(desired)
+	var invalid error
+	clean := true
+	if !ok {
+		var valid Table
+		var owned func(ServiceKey) bool
+		valid, owned, invalid = validTable(desired, r.owned)
+		ops, clean = diff(r.ix, valid, owned)
+	}
+	applied, err := apply(r.c, ops)
 	for _, op := range applied {
 		r.ix.apply(op)
 	}
-	if err != nil {
-		r.ix = nil // what failed may have half happened, or the table was not what we thought
+	switch {
+	case err != nil:
+		r.ix, r.prev = nil, nil // what failed may have half happened, or the table was not what we thought
+	case invalid != nil || !clean:
+		r.prev = nil // the kernel's table is not desired: diff it in full next time
+	case ok:
+		r.rememberChanged(desired, changed)
+	default:
+		r.remember(desired)
 	}
 	return applied, errors.Join(invalid, err)
+}
+
+// incremental diffs only the entries of desired that differ from the
+// last desired table; ok is false when it cannot (no last table, or the
+// services named are not the same, in the same order, all valid).
+func (r *Reconciler) incremental(desired Table) (ops []Op, changed []int, ok bool) {
+	if r.prev == nil || len(desired) != len(r.prev) {
+		return nil, nil, false
+	}
+	for i := range desired {
+		if sameEntry(&desired[i], &r.prev[i]) {
+			continue
+		}
+		if desired[i].ServiceKey != r.prev[i].ServiceKey || desired[i].Validate() != nil {
+			return nil, nil, false
+		}
+		j, found := r.ix.pos[desired[i].ServiceKey.Normalize()]
+		if !found {
+			return nil, nil, false
+		}
+		want, have := desired[i].Service.Normalize(), &r.ix.table[j]
+		if have.Service != want {
+			ops = append(ops, Op{Kind: OpUpdateService, Service: want})
+		}
+		ops = diffDests(ops, want, have.Destinations, desired[i].Destinations)
+		changed = append(changed, i)
+	}
+	return ops, changed, true
+}
+
+func sameEntry(a, b *VirtualService) bool {
+	return a.Service == b.Service && slices.Equal(a.Destinations, b.Destinations)
+}
+
+// remember copies desired into prev, reusing prev's memory.
+func (r *Reconciler) remember(desired Table) {
+	n := 0
+	for i := range desired {
+		n += len(desired[i].Destinations)
+	}
+	r.prevDests = slices.Grow(r.prevDests[:0], n)[:n]
+	r.prev = slices.Grow(r.prev[:0], len(desired))[:len(desired)]
+	off := 0
+	for i := range desired {
+		k := copy(r.prevDests[off:], desired[i].Destinations)
+		r.prev[i] = VirtualService{Service: desired[i].Service, Destinations: r.prevDests[off : off+k : off+k]}
+		off += k
+	}
+}
+
+// rememberChanged updates prev where desired changed.
+func (r *Reconciler) rememberChanged(desired Table, changed []int) {
+	for _, i := range changed {
+		if len(desired[i].Destinations) != len(r.prev[i].Destinations) {
+			r.remember(desired)
+			return
+		}
+		r.prev[i].Service = desired[i].Service
+		copy(r.prev[i].Destinations, desired[i].Destinations)
+	}
 }
 
 // validTable leaves the invalid services out of desired and out of what
@@ -205,8 +293,7 @@ func (ix *index) apply(op Op) {
 		vs.Destinations = append(vs.Destinations, op.Dest.Normalize())
 	case OpUpdateDestination, OpRemoveDestination:
 		d := op.Dest.Normalize()
-		j := slices.IndexFunc(vs.Destinations, func(x Destination) bool { return x.DestKey.normalize() == d.DestKey })
-		switch {
+		switch j := indexDest(vs.Destinations, d.DestKey); {
 		case j < 0:
 		case op.Kind == OpUpdateDestination:
 			vs.Destinations[j] = d
