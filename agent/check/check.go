@@ -122,13 +122,13 @@ func newProber(target netip.AddrPort, c model.Check) prober {
 	var p prober
 	switch c.Kind {
 	case KindTCP:
-		p = tcpProber{addr: addr}
+		p = tcpProber{addr: addr.String()}
 	case KindHTTP, KindHTTPS:
 		p = newHTTPProber(addr, c)
 	case KindSMTP, KindFTP, KindIMAP, KindPOP3, KindNNTP:
 		p = newTextProber(addr, c)
 	case KindLDAP:
-		p = &ldapProber{addr: addr}
+		p = &ldapProber{addr: addr.String()}
 	case KindDNS:
 		p = newDNSProber(addr, c)
 	case KindExec:
@@ -170,7 +170,7 @@ func (noneProber) probe(context.Context) Result {
 	return Result{Healthy: true, Reason: "none: not probed"}
 }
 
-type tcpProber struct{ addr netip.AddrPort }
+type tcpProber struct{ addr string }
 
 func (t tcpProber) probe(ctx context.Context) Result {
 	conn, r, ok := dial(ctx, "tcp", t.addr)
@@ -181,13 +181,14 @@ func (t tcpProber) probe(ctx context.Context) Result {
 	return Result{Healthy: true, Reason: "tcp: connected"}
 }
 
-// dial connects to addr and sets ctx's deadline on the connection, so every
-// read and write of the probe ends by it. A failure comes back as a Result.
-func dial(ctx context.Context, network string, addr netip.AddrPort) (net.Conn, Result, bool) {
+// dial connects to addr (an AddrPort's String, formatted once per loop)
+// and sets ctx's deadline on the connection, so every read and write of
+// the probe ends by it. A failure comes back as a Result.
+func dial(ctx context.Context, network, addr string) (net.Conn, Result, bool) {
 	// No TCP keepalive: a probe's connection lives for milliseconds, and
 	// the setsockopt calls that enable it are a good part of a dial's cost.
 	d := net.Dialer{KeepAlive: -1}
-	conn, err := d.DialContext(ctx, network, addr.String())
+	conn, err := d.DialContext(ctx, network, addr)
 	if err != nil {
 		return nil, Result{Reason: "connect: " + errReason(err)}, false
 	}

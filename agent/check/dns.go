@@ -30,7 +30,7 @@ var dnsTypes = map[string]dnsmessage.Type{
 // truncated (RFC 7766 §5), and wants NOERROR and, when expect is set, an
 // answer of the asked type whose value equals it.
 type dnsProber struct {
-	addr   netip.AddrPort
+	addr   string
 	q      dnsmessage.Question
 	expect string
 	buf    []byte // UDP receive buffer, reused
@@ -53,7 +53,7 @@ func newDNSProber(addr netip.AddrPort, c model.Check) prober {
 		return failProber(fmt.Sprintf("dns: bad query name %q: %v", c.QueryName, err))
 	}
 	return &dnsProber{
-		addr:   addr,
+		addr:   addr.String(),
 		q:      dnsmessage.Question{Name: name, Type: typ, Class: dnsmessage.ClassINET},
 		expect: c.Expect,
 	}

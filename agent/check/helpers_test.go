@@ -3,7 +3,6 @@ package check
 import (
 	"bufio"
 	"context"
-	"errors"
 	"io"
 	"net"
 	"net/netip"
@@ -182,5 +181,3 @@ func recv[T any](t testing.TB, ch <-chan T) T {
 		panic("unreachable")
 	}
 }
-
-var errTest = errors.New("test")

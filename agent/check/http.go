@@ -14,6 +14,7 @@ import (
 	"net/netip"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -27,6 +28,7 @@ const (
 	maxHeaderLine = 4 << 10  // bytes of one status or header line
 	maxHeaders    = 100      // header lines of one response
 	maxInterim    = 5        // 1xx responses skipped before the final one
+	keptBody      = 4 << 10  // body buffer a prober keeps between probes
 )
 
 // httpProber speaks HTTP/1.1 over one fresh connection per probe (RFC 9112),
@@ -36,7 +38,7 @@ const (
 // is what lets one core run thousands of checks a second. Redirects are not
 // followed: a 3xx is the real server's answer.
 type httpProber struct {
-	addr   netip.AddrPort
+	addr   string
 	https  bool
 	req    []byte // the whole request, written at once
 	head   bool
@@ -48,7 +50,7 @@ type httpProber struct {
 	caFile string
 
 	br  *bufio.Reader // reused across probes
-	buf []byte        // body buffer, reused; nil without body
+	buf []byte        // body buffer, kept while small
 }
 
 func newHTTPProber(addr netip.AddrPort, c model.Check) prober {
@@ -71,7 +73,7 @@ func newHTTPProber(addr netip.AddrPort, c model.Check) prober {
 		return failProber(fmt.Sprintf("%s: bad host %q", kind, host))
 	}
 	p := &httpProber{
-		addr:   addr,
+		addr:   addr.String(),
 		https:  https,
 		head:   c.Method == "HEAD",
 		status: c.Status,
@@ -170,10 +172,16 @@ func (p *httpProber) probe(ctx context.Context) Result {
 	} else {
 		p.br.Reset(rw)
 	}
-	if p.body != nil && p.buf == nil {
-		p.buf = make([]byte, maxBody)
+	limit := 0
+	if p.body != nil {
+		limit = maxBody
 	}
-	status, body, err := readHTTPResponse(p.br, p.head, p.buf)
+	status, body, err := readHTTPResponse(p.br, p.head, p.buf, limit)
+	if cap(body) <= keptBody {
+		// A typical health body fits; a large one is not held between
+		// probes by every loop.
+		p.buf = body[:0]
+	}
 	p.br.Reset(nil) // drop the connection
 	if err != nil {
 		var pe protoError
@@ -226,11 +234,11 @@ func protoErrorf(format string, args ...any) error {
 }
 
 // readHTTPResponse reads one HTTP/1.x response (RFC 9112) from br, skipping
-// interim 1xx responses, and returns its status code and, when buf is not
-// nil, the start of its body read into buf (no more than len(buf) bytes).
+// interim 1xx responses, and returns its status code and, when limit > 0,
+// up to limit bytes of its body, appended to buf[:0].
 // Only what a verdict needs is parsed; a broken status line, header or
 // chunk is a protoError.
-func readHTTPResponse(br *bufio.Reader, head bool, buf []byte) (int, []byte, error) {
+func readHTTPResponse(br *bufio.Reader, head bool, buf []byte, limit int) (int, []byte, error) {
 	for interim := 0; ; interim++ {
 		status, err := readStatusLine(br)
 		if err != nil {
@@ -246,7 +254,7 @@ func readHTTPResponse(br *bufio.Reader, head bool, buf []byte) (int, []byte, err
 			}
 			continue
 		}
-		if buf == nil || head || status < 200 || status == 204 || status == 304 {
+		if limit <= 0 || head || status < 200 || status == 204 || status == 304 {
 			return status, nil, nil
 		}
 		var body io.Reader
@@ -258,10 +266,10 @@ func readHTTPResponse(br *bufio.Reader, head bool, buf []byte) (int, []byte, err
 		default: // delimited by the close of the connection
 			body = br
 		}
-		n, err := readBody(body, buf)
+		buf, err := readBody(body, buf[:0], limit)
 		switch {
 		case err == nil:
-			return status, buf[:n], nil
+			return status, buf, nil
 		case h.chunked && !isNetError(err):
 			return status, nil, protoErrorf("malformed chunked body: %v", err)
 		default:
@@ -270,22 +278,24 @@ func readHTTPResponse(br *bufio.Reader, head bool, buf []byte) (int, []byte, err
 	}
 }
 
-// readBody reads into buf until it is full or the body ends. A body cut
-// short by the server's close is no error: the regex decides whether what
-// arrived is good enough.
-func readBody(body io.Reader, buf []byte) (int, error) {
-	n := 0
-	for n < len(buf) {
-		m, err := body.Read(buf[n:])
-		n += m
+// readBody appends body to buf, up to limit bytes. A body cut short by
+// the server's close is no error: the regex decides whether what arrived
+// is good enough.
+func readBody(body io.Reader, buf []byte, limit int) ([]byte, error) {
+	for len(buf) < limit {
+		if len(buf) == cap(buf) {
+			buf = slices.Grow(buf, min(limit-len(buf), max(512, cap(buf))))
+		}
+		n, err := body.Read(buf[len(buf):min(cap(buf), limit)])
+		buf = buf[:len(buf)+n]
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-			return n, nil
+			return buf, nil
 		}
 		if err != nil {
-			return n, err
+			return buf, err
 		}
 	}
-	return n, nil
+	return buf, nil
 }
 
 func isNetError(err error) bool {

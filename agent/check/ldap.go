@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/netip"
 	"strconv"
 )
 
@@ -41,7 +40,7 @@ const (
 )
 
 type ldapProber struct {
-	addr netip.AddrPort
+	addr string
 	br   *bufio.Reader
 }
 

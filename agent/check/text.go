@@ -24,14 +24,14 @@ const maxReplyLines = 100
 // EHLO, and says goodbye so the server logs a clean session instead of a
 // dropped one.
 type textProber struct {
-	addr netip.AddrPort
+	addr string
 	kind string
 	helo string // SMTP: our name in EHLO
 	br   *bufio.Reader
 }
 
 func newTextProber(addr netip.AddrPort, c model.Check) prober {
-	p := &textProber{addr: addr, kind: c.Kind}
+	p := &textProber{addr: addr.String(), kind: c.Kind}
 	if c.Kind == KindSMTP {
 		// RFC 5321 §4.1.1.1 wants our domain name, or an address literal
 		// when we have none.
