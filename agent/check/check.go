@@ -155,7 +155,9 @@ func (t timed) probe(ctx context.Context) Result {
 		defer cancel()
 	}
 	r := t.p.probe(ctx)
-	r.Latency = time.Since(start)
+	if r.Latency == 0 { // unless the prober measured to its verdict itself
+		r.Latency = time.Since(start)
+	}
 	return r
 }
 

@@ -27,6 +27,13 @@ type Runner interface {
 var _ Runner = (*Checker)(nil)
 
 // Status is the health of one target as its probe loop sees it.
+//
+// A target whose check settings change is a new target (another Key): it
+// starts unknown, since the old verdict is no evidence for the new check.
+// So does every target when the agent starts. What an unknown real server
+// gets (keep its last weight, or none) is the manager's policy, and holding
+// the last decision avoids taking a whole service down for a second after
+// a check's settings are edited.
 type Status struct {
 	Target
 	// Healthy is meaningful only when Known: a new target is unknown, and

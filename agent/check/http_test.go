@@ -19,6 +19,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -305,4 +306,33 @@ func TestProbeHTTPSCAFileLater(t *testing.T) {
 	if r := p.probe(t.Context()); !r.Healthy {
 		t.Fatalf("second probe = %+v, want healthy", r)
 	}
+}
+
+// TestProbeIPv6: addresses are bracketed where HTTP and dialing want them.
+func TestProbeIPv6(t *testing.T) {
+	ln, err := net.Listen("tcp", "[::1]:0")
+	if err != nil {
+		t.Skipf("no IPv6 loopback: %v", err)
+	}
+	hosts := make(chan string, 1)
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case hosts <- r.Host:
+		default:
+		}
+	}))
+	srv.Listener.Close()
+	srv.Listener = ln
+	srv.Start()
+	t.Cleanup(srv.Close)
+	addr := serverAddr(t, srv)
+	runProbeCases(t, []probeCase{
+		{name: "http", target: addr, check: model.Check{Kind: "http"}, healthy: true, reason: "http: status 200"},
+		{name: "tcp", target: addr, check: model.Check{Kind: "tcp"}, healthy: true, reason: "tcp: connected"},
+	})
+	t.Cleanup(func() { // after the parallel cases
+		if got, want := recv(t, hosts), "[::1]:"+strconv.Itoa(int(addr.Port())); got != want {
+			t.Errorf("Host = %q, want %q", got, want)
+		}
+	})
 }

@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/droverha/drover/model"
 )
@@ -48,6 +49,7 @@ func validHelo(s string) bool {
 }
 
 func (p *textProber) probe(ctx context.Context) Result {
+	start := time.Now()
 	conn, r, ok := dial(ctx, "tcp", p.addr)
 	if !ok {
 		return r
@@ -70,8 +72,9 @@ func (p *textProber) probe(ctx context.Context) Result {
 			return r
 		}
 	}
+	latency := time.Since(start) // the verdict; saying goodbye is not part of it
 	p.quit(conn)
-	return Result{Healthy: true, Reason: p.kind + ": greeting " + quote(greeting)}
+	return Result{Healthy: true, Reason: p.kind + ": greeting " + quote(greeting), Latency: latency}
 }
 
 // readGreeting reads and judges the greeting of a kind of server. A good
@@ -140,7 +143,8 @@ func replyError(kind, what string, got []byte, err error) Result {
 // ehlo asks EHLO and wants 250; a server too old for EHLO (500-504) is
 // asked HELO instead (RFC 5321 §3.2).
 func (p *textProber) ehlo(conn io.Writer) (Result, bool) {
-	for _, verb := range []string{"EHLO", "HELO"} {
+	verb := "EHLO"
+	for {
 		if _, err := io.WriteString(conn, verb+" "+p.helo+"\r\n"); err != nil {
 			return Result{Reason: p.kind + ": sending " + verb + ": " + errReason(err)}, false
 		}
@@ -152,12 +156,11 @@ func (p *textProber) ehlo(conn io.Writer) (Result, bool) {
 		case rep.code == 250:
 			return Result{}, true
 		case verb == "EHLO" && rep.code >= 500 && rep.code <= 504:
-			continue
+			verb = "HELO"
 		default:
 			return Result{Reason: fmt.Sprintf("%s: %s reply %s is not 250", p.kind, verb, quote(rep.line))}, false
 		}
 	}
-	panic("unreachable")
 }
 
 // quit says goodbye and reads the answer, whatever it is, so the server
