@@ -10,7 +10,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 FUZZTIME ?= 3s
 
-.PHONY: all build deps test test-unit fuzz lint bench bench-failover clean
+.PHONY: all build deps test test-unit fuzz lint bench bench-failover kernellab-deps test-kernel clean
 
 all: build
 
@@ -58,6 +58,20 @@ bench:
 bench-failover: deps
 	$(GO) test -run '^$$' -bench VIPFailover -benchtime 1x -timeout 60m ./cmd/drover/lab
 	DROVER_BENCH_PROFILE=tuned $(GO) test -run '^$$' -bench VIPFailover -benchtime 1x -timeout 60m ./cmd/drover/lab
+
+## kernellab-deps: qemu, and Debian's cloud kernel, busybox, iproute2 and ipvsadm
+## extracted (not installed) into .cache/kernellab for the kernel lab VM
+kernellab-deps:
+	@command -v $(GO) >/dev/null || { echo "make: Go 1.26 is required (not found in PATH)"; exit 1; }
+	@if ! command -v qemu-system-x86_64 >/dev/null; then \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends qemu-system-x86 >/dev/null; \
+		else echo "make: qemu-system-x86 is needed for the kernel lab; run as root or install it"; exit 1; fi; fi
+	$(GO) run ./tools/kernellab fetch
+
+## test-kernel: IPVS tests inside the kernel lab VM (docs/kernellab.md)
+KERNEL_PKGS ?= ./tools/kernellab/vmtest $(if $(wildcard agent/ipvs/*_test.go),./agent/ipvs)
+test-kernel: kernellab-deps
+	$(GO) run ./tools/kernellab test $(KERNEL_PKGS)
 
 clean:
 	rm -rf bin

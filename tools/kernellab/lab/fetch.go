@@ -49,13 +49,25 @@ func (c *Cache) Ready() bool {
 // Fetch downloads the kernel and Packages with `apt-get download` (never
 // installing them: the host's /boot stays as it is) and extracts them
 // with `dpkg-deb -x`. It does nothing when the tree is already there,
-// unless refresh is set. Running `apt-get update` first is left to the
-// caller (the Makefile) when apt's lists are missing.
+// unless refresh is set. As root it runs `apt-get update` once when apt
+// has no lists, or stale ones, and tries again.
 func (c *Cache) Fetch(ctx context.Context, refresh bool) error {
 	if c.Ready() && !refresh {
 		c.Log.Info("lab cache is ready", "dir", c.Root())
 		return nil
 	}
+	err := c.fetch(ctx)
+	if err == nil || os.Geteuid() != 0 {
+		return err
+	}
+	c.Log.Info("running apt-get update", "after", err)
+	if out, uerr := exec.CommandContext(ctx, "apt-get", "update", "-qq").CombinedOutput(); uerr != nil {
+		return fmt.Errorf("apt-get update: %w\n%s", uerr, out)
+	}
+	return c.fetch(ctx)
+}
+
+func (c *Cache) fetch(ctx context.Context) error {
 	kernel, err := kernelPackage(ctx)
 	if err != nil {
 		return err
