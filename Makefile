@@ -10,7 +10,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 FUZZTIME ?= 3s
 
-.PHONY: all build deps test test-unit fuzz lint bench bench-failover kernellab-deps test-kernel clean
+.PHONY: all build deps test test-unit fuzz lint bench bench-failover kernellab-deps test-kernel bench-kernel clean
 
 all: build
 
@@ -27,8 +27,10 @@ deps:
 	@if [ "$$(id -u)" = 0 ] && ! { command -v ip && command -v nft; } >/dev/null; then \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iproute2 nftables >/dev/null; fi
 
-## test: every test tier the repository has (unit and bus, with -race), lint and a short fuzz run
-test: deps lint test-unit fuzz
+## test: every test tier the repository has (unit and bus, with -race; netns
+## as root; IPVS on the host's kernel or in the kernel lab VM), lint and a
+## short fuzz run
+test: deps lint test-unit fuzz test-kernel
 
 # As root, privileged tests (network namespaces) must run: they fail
 # instead of skipping when they cannot.
@@ -51,8 +53,9 @@ lint:
 	$(GO) run $(STATICCHECK) ./...
 
 ## bench: the figures of docs/benchmarks.md
-bench:
-	CGO_ENABLED=0 $(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./bus ./cmd/drover
+bench: bench-kernel
+	CGO_ENABLED=0 $(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./bus ./cmd/drover ./agent
+	GOMAXPROCS=1 CGO_ENABLED=0 $(GO) test -run '^$$' -bench HTTPChecks -timeout 10m ./agent/check
 
 ## bench-failover: VIP service gaps in the netns lab (root), default and tuned timers
 bench-failover: deps
@@ -68,10 +71,26 @@ kernellab-deps:
 		else echo "make: qemu-system-x86 is needed for the kernel lab; run as root or install it"; exit 1; fi; fi
 	$(GO) run ./tools/kernellab fetch
 
-## test-kernel: IPVS tests inside the kernel lab VM (docs/kernellab.md)
-KERNEL_PKGS ?= ./tools/kernellab/vmtest $(if $(wildcard agent/ipvs/*_test.go),./agent/ipvs)
-test-kernel: kernellab-deps
+## test-kernel: IPVS tests on the host when its kernel has ip_vs, else inside
+## the kernel lab VM (docs/kernellab.md)
+KERNEL_PKGS ?= ./tools/kernellab/vmtest ./agent/ipvs
+HOST_IPVS = $(shell [ "$$(id -u)" = 0 ] && { [ -e /proc/net/ip_vs ] || modprobe ip_vs 2>/dev/null; } && [ -e /proc/net/ip_vs ] && echo yes)
+test-kernel:
+ifeq ($(HOST_IPVS),yes)
+	DROVER_PRIVILEGED_TESTS=1 DROVER_IPVS_TESTS=1 $(GO) test -count=1 -timeout 15m $(KERNEL_PKGS)
+else
+	$(MAKE) kernellab-deps
 	$(GO) run ./tools/kernellab test $(KERNEL_PKGS)
+endif
+
+## bench-kernel: IPVS apply benchmarks beside ipvsadm -R (host ip_vs or the VM)
+bench-kernel:
+ifeq ($(HOST_IPVS),yes)
+	DROVER_PRIVILEGED_TESTS=1 DROVER_IPVS_TESTS=1 $(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./agent/ipvs
+else
+	$(MAKE) kernellab-deps
+	$(GO) run ./tools/kernellab test -run '^$$' -bench . -timeout 30m ./agent/ipvs
+endif
 
 clean:
 	rm -rf bin
