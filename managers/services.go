@@ -99,6 +99,13 @@ func PlanServices(in ServicesInput) (map[string]ServiceState, []ServiceTransitio
 			c := spec.EffectiveCheck(rs)
 			r := judge(rs, c, in.Probes[c.ID(c.Target(rs.Address))])
 			p, seen := prevReal[rs.Address]
+			if !r.Known && seen && p.Known {
+				// Its probes restarted (a changed check, a prober's
+				// restart) or went quiet: keep the last decision rather
+				// than take a healthy server out for a second.
+				r.Healthy, r.Known = p.Healthy, true
+				r.Reason = strings.TrimSuffix(p.Reason, keptSuffix) + keptSuffix
+			}
 			r.Since = in.Now
 			if seen && p.Healthy == r.Healthy && p.Known == r.Known {
 				r.Since = p.Since
@@ -172,6 +179,8 @@ func PlanServices(in ServicesInput) (map[string]ServiceState, []ServiceTransitio
 	sort.SliceStable(ts, func(i, j int) bool { return ts[i].Service < ts[j].Service })
 	return out, ts
 }
+
+const keptSuffix = " (kept: no current probe result)"
 
 // judge combines the probes of one real server.
 func judge(rs model.RealServer, c model.Check, probes []Probe) RealState {

@@ -238,3 +238,19 @@ func TestPlanServicesKeepsSince(t *testing.T) {
 		}
 	}
 }
+
+// A real server whose probes restart (a changed check starts unknown) or
+// fall silent keeps its last decision instead of leaving the table.
+func TestPlanServicesKeepsDecisionWhileUnknown(t *testing.T) {
+	spec := webService()
+	prev := allUp(spec)
+	out, events := PlanServices(ServicesInput{Specs: []model.VirtualService{spec}, Probes: nil, Prev: prev, Now: time.Unix(1000, 0)})
+	if len(events) != 0 {
+		t.Errorf("events: %v", events)
+	}
+	for _, r := range out["web"].Real {
+		if !r.Healthy || r.Applied != r.Weight || r.Reason != "up by dir1 (kept: no current probe result)" {
+			t.Errorf("%s: healthy %v applied %d reason %q, want kept up", r.Address, r.Healthy, r.Applied, r.Reason)
+		}
+	}
+}
