@@ -90,46 +90,54 @@ func BenchmarkApplyOverFakeSocket(b *testing.B) {
 // it in the kernel lab,
 //
 //	go run ./tools/kernellab test -run '^$' -bench Apply10kx4 ./agent/ipvs -- -test.benchtime=1x
-func BenchmarkApply10kx4(b *testing.B) {
+//
+// In the lab's emulated (TCG) VM with kernel 6.1 it took 8.0 s against
+// ipvsadm -R's 106 s.
+func BenchmarkApply10kx4(b *testing.B) { benchmarkApply(b, 10000, 4) }
+
+// BenchmarkApply1kx4 is BenchmarkApply10kx4 at a tenth of the size, for a
+// quick comparison in the emulated lab.
+func BenchmarkApply1kx4(b *testing.B) { benchmarkApply(b, 1000, 4) }
+
+// benchmarkApply applies the table in a fresh namespace each time: a
+// flushed table leaves its destinations in the kernel's trash for a
+// while, and every destination created meanwhile searches it.
+func benchmarkApply(b *testing.B, services, dests int) {
 	ipvsReady(b)
-	ns := newNS(b)
-	c := ns.client(b)
-	table := bigTable(10000, 4)
+	table := bigTable(services, dests)
+	var ipvsadm time.Duration
 	if _, err := exec.LookPath("ipvsadm"); err == nil {
-		rules := table.Save()
-		if err := c.flush(); err != nil {
-			b.Fatal(err)
-		}
+		ns := newNS(b)
 		start := time.Now()
-		out, err := ns.execStdin(rules, "ipvsadm", "-R")
+		out, err := ns.execStdin(table.Save(), "ipvsadm", "-R")
 		if err != nil {
 			b.Fatalf("ipvsadm -R: %v\n%s", err, out)
 		}
-		b.ReportMetric(float64(time.Since(start).Nanoseconds()), "ipvsadm-R-ns")
+		ipvsadm = time.Since(start)
 	}
 	for b.Loop() {
 		b.StopTimer()
-		if err := c.flush(); err != nil {
-			b.Fatal(err)
-		}
+		c := newNS(b).client(b)
 		b.StartTimer()
 		applied, err := Reconcile(c, table, nil)
 		if err != nil {
 			b.Fatal(err)
 		}
-		if len(applied) != 50000 {
+		if len(applied) != services*(1+dests) {
 			b.Fatalf("applied %d ops", len(applied))
 		}
 	}
 	b.StopTimer()
-	if err := c.flush(); err != nil {
-		b.Fatal(err)
+	if ipvsadm > 0 {
+		b.ReportMetric(float64(ipvsadm.Nanoseconds()), "ipvsadm-R-ns")
 	}
 }
 
 // BenchmarkWeightChange changes one destination's weight on a 10,000×4
 // table: through a Reconciler that keeps the table (the agent's path),
-// and through Reconcile, which reads the whole table first.
+// and through Reconcile, which reads the whole table first. In the lab's
+// emulated VM: 19 ms and 32 s; BenchmarkWeightChangeOverFakeSocket, the
+// same cached path without the kernel, takes about 0.5 ms natively.
 func BenchmarkWeightChange(b *testing.B) {
 	ipvsReady(b)
 	ns := newNS(b)
@@ -162,9 +170,6 @@ func BenchmarkWeightChange(b *testing.B) {
 			}
 		}
 	})
-	if err := c.flush(); err != nil {
-		b.Fatal(err)
-	}
 }
 
 // execStdin runs a command inside the namespace with input on stdin.

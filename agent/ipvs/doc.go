@@ -29,11 +29,14 @@
 //     read per batch tells which operations failed. Applying 40,000
 //     operations costs a few hundred system calls, where ipvsadm -R opens a
 //     socket and resolves the family for every line.
-//   - [Reconciler] keeps the table it read and the changes it made, so a
-//     weight change on a 10,000-service table costs a diff and one request,
-//     not 10,001 dumps. It reads the kernel again after any error and when
-//     told to ([Reconciler.Invalidate]); the agent does that periodically,
-//     which is how a change made by hand is noticed and undone.
+//   - [Reconciler] keeps the table it read and the changes it made, and the
+//     desired table it last applied. A weight change on a 10,000-service
+//     table then costs a comparison with that table, a diff of the one
+//     entry that changed and one request, not 10,001 dumps and a full
+//     diff. It reads the kernel again after any error and when told to
+//     ([Reconciler.Invalidate]); the agent does that periodically, which
+//     is how a change made by hand is noticed and undone. The stateless
+//     [Reconcile] reads the whole table every time.
 //   - The values read back are normalised as they are compared: a
 //     fwmark service has no protocol, address or port; an empty scheduler
 //     is "wlc" (ipvsadm's default); a zero netmask is a host mask (/32 or

@@ -437,16 +437,16 @@ func (vs VirtualService) Validate() error {
 //
 //   - A service of observed that desired does not name is removed only if
 //     owned reports true for its key, which it is given normalised (owned
-//     nil: every service is owned); what
-//     an operator or another program created is left alone. Removing a
-//     service takes its destinations with it, so they get no ops of their
-//     own. Removals come first.
+//     nil: every service is owned): what an operator or another program
+//     created is left alone. Removing a service takes its destinations with
+//     it, so they get no operations of their own. Removals come first.
 //   - Then, in desired's order: a missing service is created, followed by
 //     its destinations; a service whose key stays but whose scheduler,
 //     flags, timeout or netmask differ is updated in place (connections
 //     survive), then its destinations are created, updated and removed, in
 //     that order, so a service whose destinations are replaced never goes
-//     without one.
+//     without one. A service of desired that exists is desired's, owned or
+//     not.
 //   - Both sides are compared normalised (Service.Normalize), so a desired
 //     entry written with defaults matches what the kernel reports. A key
 //     or destination named twice in desired counts once, the first time.
