@@ -27,7 +27,10 @@ var droverBin, buildErr = "", error(nil)
 
 func TestMain(m *testing.M) {
 	code := func() int {
-		if os.Geteuid() == 0 {
+		if b := os.Getenv("DROVER_BINARY"); b != "" {
+			// The kernel lab ships drover: its VM cannot build one.
+			droverBin = b
+		} else if os.Geteuid() == 0 {
 			dir, err := os.MkdirTemp("", "drover-lab-test")
 			if err != nil {
 				panic(err)

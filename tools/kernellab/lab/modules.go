@@ -38,9 +38,11 @@ var IPVSModules = []string{
 // boot: the kernel asks modprobe (busybox's, with the image's
 // modules.dep and modules.alias) for them on first use, as it does for
 // "ip link add ... type vrf" or an nftables expression. nftables for
-// ClusterIP buckets, VLANs, IPv6 tunnels.
+// ClusterIP buckets, VLANs, IPv6 tunnels; xfrm_user because a netlink
+// handle of github.com/vishvananda/netlink opens an XFRM socket too (the
+// VIP driver's), which fails without it.
 var OptionalModules = []string{
-	"ip_vs_twos", "ip_vs_ftp", "xt_ipvs",
+	"ip_vs_twos", "ip_vs_ftp", "xt_ipvs", "xfrm_user",
 	"nf_nat", "nf_tables", "nfnetlink", "nf_conntrack_netlink",
 	"nft_ct", "nft_hash", "nft_numgen", "nft_nat", "nft_chain_nat", "nft_masq",
 	"nft_redir", "nft_reject_inet", "nft_fib_inet", "nft_limit",
