@@ -434,20 +434,26 @@ func (a *Agent) ipvsLoop(ctx context.Context) {
 	if a.ipvsc == nil {
 		return
 	}
-	t := time.NewTicker(ipvsResync)
+	// A full re-read costs one dump per service: with a big table it is
+	// spaced out so that it never takes more than a tenth of the time.
+	t := time.NewTimer(ipvsResync)
 	defer t.Stop()
-	st := time.NewTicker(statsEvery)
+	st := time.NewTimer(statsEvery)
 	defer st.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			start := time.Now()
 			a.reconcileIPVS(true)
+			t.Reset(max(ipvsResync, 10*time.Since(start)))
 		case <-a.ipvsWake:
 			a.reconcileIPVS(false)
 		case <-st.C:
+			start := time.Now()
 			a.publishStats()
+			st.Reset(max(statsEvery, 10*time.Since(start)))
 		}
 	}
 }
