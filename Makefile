@@ -74,13 +74,19 @@ kernellab-deps:
 ## test-kernel: IPVS tests on the host when its kernel has ip_vs, else inside
 ## the kernel lab VM (docs/kernellab.md)
 KERNEL_PKGS ?= ./tools/kernellab/vmtest ./agent/ipvs
+# The lab's end-to-end load-balancing test runs drover agents and real
+# servers; the VM cannot build drover, so it gets bin/drover.
+LB_TEST := -run '^TestPrivilegedLB' ./cmd/drover/lab
 HOST_IPVS = $(shell [ "$$(id -u)" = 0 ] && { [ -e /proc/net/ip_vs ] || modprobe ip_vs 2>/dev/null; } && [ -e /proc/net/ip_vs ] && echo yes)
 test-kernel:
 ifeq ($(HOST_IPVS),yes)
 	DROVER_PRIVILEGED_TESTS=1 DROVER_IPVS_TESTS=1 $(GO) test -count=1 -timeout 15m $(KERNEL_PKGS)
+	DROVER_PRIVILEGED_TESTS=1 DROVER_IPVS_TESTS=1 $(GO) test -count=1 -timeout 15m $(LB_TEST)
 else
 	$(MAKE) kernellab-deps
 	$(GO) run ./tools/kernellab test $(KERNEL_PKGS)
+	$(MAKE) build
+	$(GO) run ./tools/kernellab test -file bin/drover:/usr/local/bin/drover -env DROVER_BINARY=/usr/local/bin/drover $(LB_TEST)
 endif
 
 ## bench-kernel: IPVS apply benchmarks beside ipvsadm -R (host ip_vs or the VM)

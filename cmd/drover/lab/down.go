@@ -188,6 +188,7 @@ func removeState(dir string, hosts map[string]bool) error {
 			rm(filepath.Join(dir, h+ext), false)
 		}
 		rm(filepath.Join(dir, h, "data"), true)
+		rm(filepath.Join(dir, h, "logs"), true)
 		if err := os.Remove(filepath.Join(dir, h)); err != nil && !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, syscall.ENOTEMPTY) {
 			errs = append(errs, err)
 		}

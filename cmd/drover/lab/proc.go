@@ -25,7 +25,7 @@ type Proc struct {
 }
 
 // Spawn starts argv in host's namespace (ip netns exec), in a process
-// group of its own, with its output appended to <state>/<host>-<name>.log.
+// group of its own, with its output appended to <state>/<host>/logs/<name>.log.
 func (l *Lab) Spawn(host, name string, argv ...string) (*Proc, error) {
 	if _, ok := l.t.Host(host); !ok {
 		return nil, fmt.Errorf("lab %s has no host %q", l.t.Name, host)
@@ -33,10 +33,11 @@ func (l *Lab) Spawn(host, name string, argv ...string) (*Proc, error) {
 	if len(argv) == 0 {
 		return nil, errors.New("spawn: no command")
 	}
-	if err := os.MkdirAll(l.stateDir, 0o755); err != nil {
+	dir := filepath.Join(l.stateDir, host, "logs")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("state directory: %w", err)
 	}
-	p := &Proc{Host: host, Name: name, log: filepath.Join(l.stateDir, host+"-"+name+".log"), done: make(chan struct{})}
+	p := &Proc{Host: host, Name: name, log: filepath.Join(dir, name+".log"), done: make(chan struct{})}
 	logf, err := os.OpenFile(p.log, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
