@@ -39,7 +39,7 @@ these names, so it also cleans up after a crash.
 Labs need root and iproute2. The topology file format and examples are in
 docs/lab.md and deploy/lab/.`,
 	}
-	cmd.AddCommand(newLabUpCmd(), newLabDownCmd(), newLabStatusCmd(), newLabServeCmd())
+	cmd.AddCommand(newLabUpCmd(), newLabDownCmd(), newLabStatusCmd(), newLabServeCmd(), newLabDemoCmd())
 	return cmd
 }
 
@@ -253,4 +253,44 @@ func labError(err error) error {
 		return exitf(2, "%v", err)
 	}
 	return exitf(1, "%v", err)
+}
+
+func newLabDemoCmd() *cobra.Command {
+	var (
+		stateDir string
+		verbose  bool
+	)
+	cmd := &cobra.Command{
+		Use:   "demo",
+		Short: "Show load balancing and a director failover in a throwaway lab",
+		Long: `Build a lab of two directors sharing a VIP, three real servers (one of
+them also the cluster's third voter) and a client; balance http://192.0.2.50/
+over the real servers with NAT; show drover status and drover services, a
+dozen answers from the client, then kill the active director's agent and show
+the client carrying on through the other director, with how long answers
+stopped. The lab is removed at the end, also on Ctrl-C.
+
+Needs root, iproute2 and a kernel with IPVS (ip_vs). On a machine whose
+kernel has none, "make demo" runs it in the kernel lab VM. See docs/demo.md.
+The exit status is 0 when every step worked, 1 when one failed.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			err := lab.Demo(ctx, lab.DemoOptions{StateDir: stateDir, Out: cmd.OutOrStdout(), Verbose: verbose})
+			switch {
+			case err == nil:
+				fmt.Fprintln(cmd.OutOrStdout(), "\ndemo finished: every step worked")
+				return nil
+			case ctx.Err() != nil:
+				return exitf(130, "demo interrupted; the lab is removed")
+			case errors.Is(err, lab.ErrNoIPVS):
+				return exitf(1, "%v; run \"make demo\", which runs the demo in the kernel lab VM", err)
+			}
+			return exitf(1, "demo failed: %v", err)
+		},
+	}
+	cmd.Flags().StringVar(&stateDir, "state-dir", "", "keep the lab's configs and logs here while it runs (default /run/drover-lab/"+lab.DemoName+")")
+	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "also print each step of building the lab")
+	return cmd
 }
