@@ -10,7 +10,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 FUZZTIME ?= 3s
 
-.PHONY: all build deps test test-unit fuzz lint bench bench-failover kernellab-deps test-kernel bench-kernel clean
+.PHONY: all build deps demo test test-unit fuzz lint bench bench-failover kernellab-deps test-kernel bench-kernel clean
 
 all: build
 
@@ -87,6 +87,20 @@ else
 	$(GO) run ./tools/kernellab test $(KERNEL_PKGS)
 	$(MAKE) build
 	$(GO) run ./tools/kernellab test -file bin/drover:/usr/local/bin/drover -env DROVER_BINARY=/usr/local/bin/drover $(LB_TEST)
+endif
+
+## demo: as root, a throwaway lab of two directors, three real servers and a
+## client: load balancing, then the active director killed and the client
+## carrying on (docs/demo.md). On this host when its kernel has ip_vs,
+## else inside the kernel lab VM.
+demo: deps build
+ifeq ($(HOST_IPVS),yes)
+	@command -v ipvsadm >/dev/null || [ "$$(id -u)" != 0 ] || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ipvsadm >/dev/null; } || true
+	./bin/drover lab demo
+else
+	@$(MAKE) --no-print-directory kernellab-deps
+	@echo "make demo: this kernel has no ip_vs: running the demo in the kernel lab VM (docs/kernellab.md)"
+	$(GO) run ./tools/kernellab exec -file bin/drover:/usr/bin/drover -- drover lab demo
 endif
 
 ## bench-kernel: IPVS apply benchmarks beside ipvsadm -R (host ip_vs or the VM)
