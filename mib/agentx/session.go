@@ -287,6 +287,10 @@ func (s *Session) write(ctx context.Context, p PDU) error {
 	if err != nil {
 		return err
 	}
+	return s.writeBytes(ctx, p.pduType(), b)
+}
+
+func (s *Session) writeBytes(ctx context.Context, t Type, b []byte) error {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	deadline := time.Now().Add(s.timeout)
@@ -295,10 +299,10 @@ func (s *Session) write(ctx context.Context, p PDU) error {
 	}
 	if err := s.conn.SetWriteDeadline(deadline); err != nil {
 		s.shutdown(err)
-		return fmt.Errorf("writing %s: %w", p.pduType(), err)
+		return fmt.Errorf("writing %s: %w", t, err)
 	}
 	if _, err := s.conn.Write(b); err != nil {
-		err = fmt.Errorf("writing %s: %w", p.pduType(), err)
+		err = fmt.Errorf("writing %s: %w", t, err)
 		s.shutdown(err)
 		return err
 	}
@@ -342,7 +346,10 @@ func (s *Session) readLoop() {
 				s.log.Debug("response to no request", "packet", p.PacketID)
 				continue
 			}
-			ch <- p // buffered, and only one Response per packetID is awaited
+			select {
+			case ch <- p:
+			default: // a duplicate answer: the first one counts
+			}
 		case *Close:
 			s.log.Info("master closed the session", "reason", p.Reason)
 			s.shutdown(fmt.Errorf("%w (reason %d)", ErrClosedByMaster, p.Reason))
@@ -376,9 +383,24 @@ func (s *Session) answer(h *Header, r *Response) {
 	r.SessionID = h.SessionID
 	r.TransactionID = h.TransactionID
 	r.PacketID = h.PacketID
+	b, err := MarshalPDU(r)
+	if err != nil {
+		// The handler returned a value that does not match its type.
+		s.log.Error("encoding the answer", "packet", h.PacketID, "err", err)
+		bad := &Response{Header: r.Header, Error: GenErr, Index: 1}
+		for i, vb := range r.VarBinds {
+			if _, err := appendVarBind(nil, vb); err != nil {
+				bad.Index = uint16(min(i+1, 0xffff))
+				break
+			}
+		}
+		if b, err = MarshalPDU(bad); err != nil {
+			return
+		}
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
 	defer cancel()
-	if err := s.write(ctx, r); err != nil {
+	if err := s.writeBytes(ctx, TypeResponse, b); err != nil {
 		s.log.Warn("answering the master", "packet", h.PacketID, "err", err)
 	}
 }
@@ -440,6 +462,11 @@ func (s *Session) getNext(r SearchRange) VarBind {
 	return vb
 }
 
+// MaxBulkVarBinds bounds the varbinds of a GetBulk answer: rounds of
+// repetitions stop before the answer would grow past it (RFC 3416 §4.2.3
+// lets an agent answer with fewer repetitions).
+const MaxBulkVarBinds = 1024
+
 // getBulk follows RFC 2741 §7.2.3.3: the first NonRepeaters ranges once as
 // GetNext, then MaxRepetitions rounds over the rest, each round starting
 // (exclusively) after the previous round's object. A repeater at
@@ -458,6 +485,9 @@ func (s *Session) getBulk(p *GetBulk) []VarBind {
 	copy(cur, reps)
 	ended := make([]bool, len(reps))
 	for range int(p.MaxRepetitions) {
+		if len(vbs)+len(reps) > MaxBulkVarBinds && len(vbs) > n {
+			break // a shorter answer is allowed; the manager asks again
+		}
 		all := true
 		for j := range cur {
 			var vb VarBind

@@ -130,6 +130,11 @@ func wait(t *testing.T, ch <-chan error) error {
 func openTestSession(t *testing.T, h Handler) (*Session, *fakeMaster) {
 	t.Helper()
 	sub, mc := net.Pipe()
+	return openTestSessionOn(t, h, sub, mc)
+}
+
+func openTestSessionOn(t *testing.T, h Handler, sub, mc net.Conn) (*Session, *fakeMaster) {
+	t.Helper()
 	m := &fakeMaster{t: t, conn: mc, r: bufio.NewReader(mc)}
 	t.Cleanup(func() { mc.Close() })
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -370,6 +375,110 @@ func TestHandlerPanic(t *testing.T) {
 	r = m.ask(&GetNext{Ranges: []SearchRange{{Start: base}}})
 	if len(r.VarBinds) != 1 || !r.VarBinds[0].Name.Equal(base.Append(1, 0)) {
 		t.Errorf("getnext after the panic: %+v", r.VarBinds)
+	}
+	done := async(func() error { return s.Close(context.Background(), ReasonShutdown) })
+	m.answer(m.read(), NoError)
+	if err := wait(t, done); err != nil {
+		t.Error(err)
+	}
+}
+
+type badValue struct{ table }
+
+func (badValue) Get(oid OID) VarBind { return VarBind{Type: TypeInteger, Name: oid, Value: "three"} }
+
+// A handler value that does not match its type is answered with genErr
+// naming the varbind, not left unanswered.
+func TestHandlerBadValue(t *testing.T) {
+	s, m := openTestSession(t, badValue{testTable()})
+	r := m.ask(&Get{Ranges: []SearchRange{{Start: base.Append(1, 0)}, {Start: base.Append(2, 0)}}})
+	if r.Error != GenErr || r.Index != 1 {
+		t.Errorf("answered %s index %d, want genErr index 1", r.Error, r.Index)
+	}
+	// Two answers to one ping: the second is dropped, the reader goes on.
+	done := async(func() error { return s.Ping(context.Background()) })
+	p := m.read()
+	m.answer(p, NoError)
+	m.answer(p, NoError)
+	if err := wait(t, done); err != nil {
+		t.Error(err)
+	}
+	done = async(func() error { return s.Close(context.Background(), ReasonShutdown) })
+	m.answer(m.read(), NoError)
+	if err := wait(t, done); err != nil {
+		t.Error(err)
+	}
+}
+
+// A huge GetBulk is cut at whole rounds below MaxBulkVarBinds.
+func TestGetBulkBounded(t *testing.T) {
+	var objs []VarBind
+	for i := range uint32(3000) {
+		objs = append(objs, Integer(base.Append(4, 1, 1, i), int32(i)))
+	}
+	s, m := openTestSession(t, newTable(objs...))
+	r := m.ask(&GetBulk{MaxRepetitions: 65535, Ranges: []SearchRange{{Start: base}, {Start: base}, {Start: base}}})
+	if n := len(r.VarBinds); n > MaxBulkVarBinds || n%3 != 0 || n < MaxBulkVarBinds-3 {
+		t.Errorf("answered %d varbinds, want whole rounds up to %d", n, MaxBulkVarBinds)
+	}
+	done := async(func() error { return s.Close(context.Background(), ReasonShutdown) })
+	m.answer(m.read(), NoError)
+	if err := wait(t, done); err != nil {
+		t.Error(err)
+	}
+}
+
+// Over TCP loopback, a request split across writes and two requests in
+// one write are both answered in order.
+func TestSessionTCPFraming(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			close(accepted)
+			return
+		}
+		accepted <- c
+	}()
+	sub, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	mc, ok := <-accepted
+	if !ok {
+		t.Fatal("accept failed")
+	}
+	s, m := openTestSessionOn(t, testTable(), sub, mc)
+
+	get := func(id uint32, o OID) []byte {
+		b, err := MarshalPDU(&Get{Header: Header{SessionID: 42, TransactionID: id, PacketID: id}, Ranges: []SearchRange{{Start: o}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	one := get(1, base.Append(1, 0))
+	// The pauses make the subagent's reads likely to end mid-PDU; nothing
+	// depends on their length.
+	mc.Write(one[:7]) // inside the header
+	time.Sleep(10 * time.Millisecond)
+	mc.Write(one[7:30]) // inside the payload
+	time.Sleep(10 * time.Millisecond)
+	mc.Write(append(one[30:], append(get(2, base.Append(2, 0)), get(3, base.Append(3, 0))...)...))
+	want := []VarBind{String(base.Append(1, 0), "drover"), Integer(base.Append(2, 0), 3), Counter64(base.Append(3, 0), 1<<40)}
+	for i, w := range want {
+		r := m.read().(*Response)
+		if r.PacketID != uint32(i+1) {
+			t.Errorf("answer %d is for packet %d", i+1, r.PacketID)
+		}
+		if diff := cmp.Diff([]VarBind{w}, r.VarBinds, cmpOpts...); diff != "" {
+			t.Errorf("packet %d (-want +got):\n%s", i+1, diff)
+		}
 	}
 	done := async(func() error { return s.Close(context.Background(), ReasonShutdown) })
 	m.answer(m.read(), NoError)
