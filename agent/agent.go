@@ -455,6 +455,10 @@ func (a *Agent) View() model.View {
 		v.Nodes[i].UDP = a.members.UDPHeard(n.Name, a.cfg.DeadAfter, now) || a.udpSeen[n.Name].After(now.Add(-a.cfg.DeadAfter))
 		v.Nodes[i].BusIsolated = n.State == model.NodeDead && v.Nodes[i].UDP
 		v.Nodes[i].Drained = a.vips.drained[n.Name]
+		if (n.State == model.NodeDead || n.State == model.NodeLeft) && !v.Nodes[i].BusIsolated {
+			// What a dead node last said it held is history, not state.
+			v.Nodes[i].Held = nil
+		}
 	}
 	if a.quorum.Have {
 		v.Manager, v.Epoch = a.members.Manager()

@@ -32,13 +32,16 @@ func New(o Options) (Client, error) {
 			return nil, fmt.Errorf("opening network namespace %s: %w", o.NetNS, err)
 		}
 		c.ns = ns
-		c.nl, err = netlink.NewHandleAt(ns)
+		c.nl, err = netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
 		if err != nil {
 			return nil, fmt.Errorf("netlink in %s: %w", o.NetNS, err)
 		}
 		return c, nil
 	}
-	h, err := netlink.NewHandle()
+	// Route netlink only: with no protocol named, the library also opens
+	// XFRM and netfilter sockets, and a kernel without xfrm_user (or a
+	// container that cannot load it) would stop the agent from starting.
+	h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
 	if err != nil {
 		return nil, fmt.Errorf("netlink: %w", err)
 	}
