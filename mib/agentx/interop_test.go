@@ -109,6 +109,22 @@ func TestInteropSnmpd(t *testing.T) {
 		t.Errorf("AddAgentCaps: %v", err)
 	}
 
+	// snmpd allocates a fresh index and refuses to hand it out twice.
+	idx := Integer(base.Append(4, 1, 1), 0)
+	got, err := s.IndexAllocate(ctx, true, false, idx)
+	if err != nil || len(got) != 1 || got[0].Type != TypeInteger || !got[0].Name.Equal(idx.Name) {
+		t.Errorf("IndexAllocate = %+v, %v", got, err)
+	} else {
+		// RFC 2741 §7.1.4.1 says indexAlreadyAllocated; net-snmp 5.9.3
+		// answers indexNoneAvailable, with res.index 0.
+		if _, err := s.IndexAllocate(ctx, false, false, got[0]); !isStatus(err, IndexAlreadyAllocated) && !isStatus(err, IndexNoneAvailable) {
+			t.Errorf("allocating %v twice: %v, want indexAlreadyAllocated", got[0].Value, err)
+		}
+		if err := s.IndexDeallocate(ctx, got[0]); err != nil {
+			t.Errorf("IndexDeallocate: %v", err)
+		}
+	}
+
 	snmp := func(args ...string) string {
 		t.Helper()
 		c := exec.CommandContext(ctx, args[0], args[1:]...)
@@ -127,9 +143,9 @@ func TestInteropSnmpd(t *testing.T) {
 	if bulk := snmp("snmpbulkwalk", "-v2c", "-c", "public", "-On", "-Cr3", agent, "1.3.6.1.4.1.99999"); bulk != walk {
 		t.Errorf("snmpbulkwalk differs from snmpwalk:\n%s", bulk)
 	}
-	got := snmp("snmpget", "-v2c", "-c", "public", "-On", agent,
+	get := snmp("snmpget", "-v2c", "-c", "public", "-On", agent,
 		"1.3.6.1.4.1.99999.1.2.0", "1.3.6.1.4.1.99999.1.4.1.2.2", "1.3.6.1.4.1.99999.1.99.0", "1.3.6.1.4.1.99999.1.5.0")
-	golden(t, "testdata/snmpget.golden", got)
+	golden(t, "testdata/snmpget.golden", get)
 
 	// A set reaches us as TestSet and is refused.
 	c := exec.CommandContext(ctx, "snmpset", "-v2c", "-c", "private", "-On", agent, "1.3.6.1.4.1.99999.1.2.0", "i", "5")

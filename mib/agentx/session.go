@@ -225,6 +225,33 @@ func (s *Session) RemoveAgentCaps(ctx context.Context, id OID) error {
 	return nil
 }
 
+// IndexAllocate asks the master to allocate table index values (RFC 2741
+// §6.2.12), one per varbind: the varbind names the index object and holds
+// the wanted value. With newIndex or anyIndex the master picks the value.
+// It returns the allocated varbinds.
+func (s *Session) IndexAllocate(ctx context.Context, newIndex, anyIndex bool, vbs ...VarBind) ([]VarBind, error) {
+	p := &IndexAllocate{VarBinds: vbs}
+	if newIndex {
+		p.Flags |= FlagNewIndex
+	}
+	if anyIndex {
+		p.Flags |= FlagAnyIndex
+	}
+	r, err := s.request(ctx, p)
+	if err != nil {
+		return nil, fmt.Errorf("allocating indexes: %w", err)
+	}
+	return r.VarBinds, nil
+}
+
+// IndexDeallocate releases index values allocated with IndexAllocate.
+func (s *Session) IndexDeallocate(ctx context.Context, vbs ...VarBind) error {
+	if _, err := s.request(ctx, &IndexDeallocate{VarBinds: vbs}); err != nil {
+		return fmt.Errorf("deallocating indexes: %w", err)
+	}
+	return nil
+}
+
 // Close sends agentx-Close with reason, waits (bounded by ctx and the
 // request timeout) for the master's answer, then closes the connection.
 // The connection is closed even when the master does not answer.

@@ -309,6 +309,31 @@ func TestSession(t *testing.T) {
 		}
 	})
 
+	t.Run("index allocation", func(t *testing.T) {
+		var got []VarBind
+		done := async(func() (err error) {
+			got, err = s.IndexAllocate(ctx, false, true, Integer(base.Append(4, 1, 1), 0))
+			return err
+		})
+		a := m.read().(*IndexAllocate)
+		if a.Flags&FlagAnyIndex == 0 || a.Flags&FlagNewIndex != 0 || len(a.VarBinds) != 1 {
+			t.Errorf("allocate %+v", a)
+		}
+		m.write(&Response{Header: Header{SessionID: 42, TransactionID: a.TransactionID, PacketID: a.PacketID},
+			VarBinds: []VarBind{Integer(base.Append(4, 1, 1), 3)}})
+		if err := wait(t, done); err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff([]VarBind{Integer(base.Append(4, 1, 1), 3)}, got, cmpOpts...); diff != "" {
+			t.Errorf("(-want +got):\n%s", diff)
+		}
+		done = async(func() error { return s.IndexDeallocate(ctx, got...) })
+		m.answer(m.read().(*IndexDeallocate), NoError)
+		if err := wait(t, done); err != nil {
+			t.Error(err)
+		}
+	})
+
 	t.Run("ping times out", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
 		defer cancel()
