@@ -57,13 +57,20 @@ func TestInteropSnmpd(t *testing.T) {
 	sock := filepath.Join(dir, "agentx.sock")
 	port := freeUDPPort(t)
 	agent := "127.0.0.1:" + strconv.Itoa(port)
+	// snmpd forwards our Notify as an SNMPv2 trap to this socket.
+	sink, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sink.Close()
 	conf := filepath.Join(dir, "snmpd.conf")
-	err := os.WriteFile(conf, []byte(strings.Join([]string{
+	err = os.WriteFile(conf, []byte(strings.Join([]string{
 		"master agentx",
 		"agentXSocket unix:" + sock,
 		"agentXPerms 0600 0700",
 		"rocommunity public 127.0.0.1",
 		"rwcommunity private 127.0.0.1",
+		"trap2sink " + sink.LocalAddr().String() + " public",
 		"[snmp] persistentDir " + filepath.Join(dir, "persist"),
 		"",
 	}, "\n")), 0o600)
@@ -115,7 +122,7 @@ func TestInteropSnmpd(t *testing.T) {
 	if err != nil || len(got) != 1 || got[0].Type != TypeInteger || !got[0].Name.Equal(idx.Name) {
 		t.Errorf("IndexAllocate = %+v, %v", got, err)
 	} else {
-		// RFC 2741 §7.1.4.1 says indexAlreadyAllocated; net-snmp 5.9.3
+		// RFC 2741 §7.1.4 says indexAlreadyAllocated; net-snmp 5.9.3
 		// answers indexNoneAvailable, with res.index 0.
 		if _, err := s.IndexAllocate(ctx, false, false, got[0]); !isStatus(err, IndexAlreadyAllocated) && !isStatus(err, IndexNoneAvailable) {
 			t.Errorf("allocating %v twice: %v, want indexAlreadyAllocated", got[0].Value, err)
@@ -160,6 +167,20 @@ func TestInteropSnmpd(t *testing.T) {
 		ObjectID(mustOID("1.3.6.1.6.3.1.1.4.1.0"), mustOID("1.3.6.1.4.1.99999.0.1")),
 		String(base.Append(1, 0), "drover")); err != nil {
 		t.Errorf("Notify: %v", err)
+	}
+	// Skip the traps snmpd sends on its own (coldStart) until ours, found
+	// by the BER encoding of 1.3.6.1.4.1.99999.0.1 in the datagram.
+	trapOID := []byte{0x06, 0x0a, 0x2b, 0x06, 0x01, 0x04, 0x01, 0x86, 0x8d, 0x1f, 0x00, 0x01}
+	sink.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for buf := make([]byte, 65536); ; {
+		n, _, err := sink.ReadFrom(buf)
+		if err != nil {
+			t.Errorf("waiting for the trap: %v", err)
+			break
+		}
+		if bytes.Contains(buf[:n], trapOID) {
+			break
+		}
 	}
 	if err := s.Ping(ctx); err != nil {
 		t.Errorf("Ping: %v", err)
