@@ -285,7 +285,8 @@ type Response struct {
 	VarBinds  []VarBind
 }
 
-func (p *Header) PDUHeader() *Header { return p }
+// PDUHeader returns h; every PDU type embeds Header and so has it.
+func (h *Header) PDUHeader() *Header { return h }
 
 func (*Open) pduType() Type            { return TypeOpen }
 func (*Close) pduType() Type           { return TypeClose }
