@@ -66,6 +66,7 @@ type Agent struct {
 	recon      reconState // used by ipvsLoop only
 	healthWake chan struct{}
 	ipvsWake   chan struct{}
+	planWake   chan struct{}
 }
 
 // New checks cfg and returns an agent ready to Run.
@@ -94,6 +95,7 @@ func New(cfg Config) (*Agent, error) {
 	a.lb = newLBState()
 	a.healthWake = make(chan struct{}, 1)
 	a.ipvsWake = make(chan struct{}, 1)
+	a.planWake = make(chan struct{}, 1)
 	if cfg.Director && len(cfg.Services) > 0 {
 		a.ipvsc = cfg.IPVS
 		if a.ipvsc == nil {
@@ -149,6 +151,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	wg.Go(func() { a.vipLoop(runCtx) })
 	wg.Go(func() { a.healthLoop(runCtx) })
 	wg.Go(func() { a.ipvsLoop(runCtx) })
+	wg.Go(func() { a.planLoop(runCtx) })
 	<-ctx.Done()
 	cancel()
 	wg.Wait()
@@ -525,7 +528,6 @@ func (a *Agent) electionLoop(ctx context.Context) {
 		}
 		if leader, epoch := el.Leader(); leader {
 			a.placeVIPs(ctx, stores, epoch)
-			a.planServices(epoch)
 			a.manage(ctx, stores.Nodes, epoch)
 			if time.Since(lastPlacementCheck) > 2*time.Second {
 				lastPlacementCheck = time.Now()

@@ -53,7 +53,6 @@ type lbState struct {
 	lastFull  time.Time
 
 	// The director's side.
-	applied map[string]bool // service keys programmed (persisted in the data dir)
 	lastErr string
 
 	started time.Time // when this agent began to hear health reports
@@ -194,10 +193,18 @@ func (a *Agent) onHealth(m *nats.Msg) {
 		h = map[string]healthEntry{}
 		a.lb.health[r.Node] = h
 	}
+	changed := false
 	for _, x := range r.Results {
+		if p, ok := h[x.ID]; !ok || p.Healthy != x.Healthy || p.Known != x.Known {
+			changed = true
+		}
 		h[x.ID] = healthEntry{HealthResult: x, received: now}
 	}
+	leader := a.leader
 	a.mu.Unlock()
+	if changed && leader {
+		wake(a.planWake)
+	}
 }
 
 // freshProbesLocked gathers the results that still count, by probe ID.
@@ -237,6 +244,31 @@ func targetOf(id string) string {
 	return id
 }
 
+// planLoop runs the manager's rounds: every heartbeat interval and at
+// once when a probe result changes. It is apart from the election loop so
+// that a decision never waits on JetStream (lease renewals, KV writes).
+func (a *Agent) planLoop(ctx context.Context) {
+	if len(a.cfg.Services) == 0 {
+		return
+	}
+	t := time.NewTicker(a.cfg.HeartbeatInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-a.planWake:
+		}
+		a.mu.Lock()
+		leader, epoch := a.leader, a.epoch
+		a.mu.Unlock()
+		if leader {
+			a.planServices(epoch)
+		}
+	}
+}
+
 // planServices is the manager's round: decide, publish what changed, and
 // the whole table now and then; announce each transition once.
 func (a *Agent) planServices(epoch uint64) {
@@ -245,9 +277,16 @@ func (a *Agent) planServices(epoch uint64) {
 	}
 	now := time.Now()
 	a.mu.Lock()
-	if now.Sub(a.lb.started) < healthFullEvery*3/2 {
-		// Not every prober has been heard yet: deciding now would take
-		// healthy servers out of the table.
+	// A manager decides only once it can know: after a whole table from a
+	// predecessor (whose decisions it keeps while probes are unknown) and
+	// a round of health reports, or, with no predecessor, once the probes
+	// have had time to rise or fall. Deciding earlier would take healthy
+	// real servers out of the table.
+	wait := healthFullEvery * 3 / 2
+	if !a.lb.synced {
+		wait = max(wait, a.cfg.settleTime())
+	}
+	if now.Sub(a.lb.started) < wait {
 		a.mu.Unlock()
 		return
 	}
@@ -260,37 +299,47 @@ func (a *Agent) planServices(epoch uint64) {
 		}
 		a.lb.published = map[string]bus.TableService{}
 	}
-	out, trans := managers.PlanServices(managers.ServicesInput{
-		Specs: a.cfg.Services, Probes: a.freshProbesLocked(now), Prev: a.lb.decided, Now: now,
-	})
-	a.lb.decided = out
-	var changed []bus.TableService
+	probes := a.freshProbesLocked(now)
+	prev := a.lb.decided
+	published := a.lb.published
+	full := now.Sub(a.lb.lastFull) >= tableFullEvery
+	if full {
+		a.lb.lastFull = now
+	}
+	a.lb.seq++
+	seq := a.lb.seq
+	a.mu.Unlock()
+
+	// Deciding and rendering run outside the lock: with thousands of
+	// services they take long enough to delay heartbeats. Only this
+	// goroutine writes decided and published.
+	out, trans := managers.PlanServices(managers.ServicesInput{Specs: a.cfg.Services, Probes: probes, Prev: prev, Now: now})
+	next := make(map[string]bus.TableService, len(a.cfg.Services))
+	var changed, whole []bus.TableService
 	all := make([]string, 0, len(a.cfg.Services))
 	for _, spec := range a.cfg.Services {
 		ts := tableService(spec, out[spec.Name])
 		all = append(all, spec.Name)
-		if p, ok := a.lb.published[spec.Name]; !ok || !sameTable(p, ts) {
+		if p, ok := published[spec.Name]; !ok || !sameTable(p, ts) {
 			changed = append(changed, ts)
 		}
-		a.lb.published[spec.Name] = ts
+		next[spec.Name] = ts
+		if full {
+			whole = append(whole, ts)
+		}
 	}
 	var removed []string
-	for name := range a.lb.published {
-		if !slices.Contains(all, name) {
+	for name := range published {
+		if _, ok := next[name]; !ok {
 			removed = append(removed, name)
-			delete(a.lb.published, name)
 		}
 	}
-	full := now.Sub(a.lb.lastFull) >= tableFullEvery
-	var whole []bus.TableService
-	if full {
-		a.lb.lastFull = now
-		for _, name := range all {
-			whole = append(whole, a.lb.published[name])
-		}
+	a.mu.Lock()
+	if a.lb.decided == nil {
+		a.mu.Unlock()
+		return // stepped down meanwhile
 	}
-	a.lb.seq++
-	seq := a.lb.seq
+	a.lb.decided, a.lb.published = out, next
 	a.mu.Unlock()
 
 	send := func(t bus.ServiceTable) {
@@ -372,13 +421,29 @@ func stateFromTable(ts bus.TableService) managers.ServiceState {
 	return st
 }
 
-// sameTable compares decisions ignoring nothing but nothing: reasons and
-// times are part of what views show.
+// sameTable compares two decisions, explanations and times included:
+// they are part of what views show.
 func sameTable(a, b bus.TableService) bool {
-	x, _ := json.Marshal(a)
-	y, _ := json.Marshal(b)
-	return string(x) == string(y)
+	if a.Name != b.Name || a.Protocol != b.Protocol || a.Address != b.Address || a.FWMark != b.FWMark ||
+		a.Family != b.Family || a.Scheduler != b.Scheduler || !slices.Equal(a.SchedulerFlags, b.SchedulerFlags) ||
+		a.PersistTimeout != b.PersistTimeout || a.PersistNetmask != b.PersistNetmask || a.Quorum != b.Quorum ||
+		a.HealthyWeight != b.HealthyWeight || a.SorryActive != b.SorryActive || a.Reason != b.Reason ||
+		!a.Since.Equal(b.Since) || len(a.Dests) != len(b.Dests) {
+		return false
+	}
+	for i, x := range a.Dests {
+		y := b.Dests[i]
+		if x.Address != y.Address || x.Forward != y.Forward || x.Weight != y.Weight || x.Out != y.Out ||
+			x.Configured != y.Configured || x.Healthy != y.Healthy || x.Known != y.Known || x.Sorry != y.Sorry ||
+			x.Reason != y.Reason || !x.Since.Equal(y.Since) {
+			return false
+		}
+	}
+	return true
 }
+
+// newer reports whether (epoch, seq) is after (e2, s2).
+func newer(epoch, seq, e2, s2 uint64) bool { return epoch > e2 || (epoch == e2 && seq > s2) }
 
 func (a *Agent) onTable(m *nats.Msg) {
 	t, err := bus.DecodeServiceTable(m.Data)
@@ -397,7 +462,7 @@ func (a *Agent) onTable(m *nats.Msg) {
 	changed := false
 	for _, s := range t.Services {
 		e, ok := a.lb.table[s.Name]
-		if ok && (e.epoch > t.Epoch || (e.epoch == t.Epoch && e.seq > t.Seq)) {
+		if ok && newer(e.epoch, e.seq, t.Epoch, t.Seq) {
 			continue
 		}
 		if !ok || !sameTable(e.svc, s) {
@@ -412,13 +477,24 @@ func (a *Agent) onTable(m *nats.Msg) {
 		}
 	}
 	if t.Final {
+		names := make(map[string]bool, len(t.All))
+		for _, n := range t.All {
+			names[n] = true
+		}
+		complete := true
 		for n, e := range a.lb.table {
-			if !slices.Contains(t.All, n) && e.epoch <= t.Epoch && e.seq <= t.Seq {
+			if !names[n] && !newer(e.epoch, e.seq, t.Epoch, t.Seq) {
 				delete(a.lb.table, n)
 				changed = true
 			}
 		}
-		if !a.lb.synced {
+		for n := range names {
+			if _, ok := a.lb.table[n]; !ok {
+				complete = false // a chunk of this round went missing
+			}
+		}
+		// Only a whole table lets a director remove what it programmed.
+		if complete && !a.lb.synced {
 			a.lb.synced, changed = true, true
 		}
 	}
@@ -474,34 +550,48 @@ func (a *Agent) reconcileIPVS(full bool) {
 		names[vs.ServiceKey] = e.svc.Name
 	}
 	synced := a.lb.synced
-	owned := maps(a.lb.applied)
 	a.mu.Unlock()
-	if owned == nil {
-		owned = a.loadOwned()
+	// The same order every time, so the reconciler's diff of a changed
+	// service takes its fast path.
+	sort.Slice(desired, func(i, j int) bool { return desired[i].ServiceKey.String() < desired[j].ServiceKey.String() })
+	if a.recon.owned == nil {
+		// First round since the start: what this director programmed
+		// before it (re)started.
+		a.recon.owned = a.loadOwned()
 	}
-	// Until a whole table has arrived, nothing is removed: an agent
-	// restarted without a manager keeps the kernel's table as it is.
-	a.recon.synced, a.recon.owned = synced, owned
+	owned := a.recon.owned
 	if a.recon.r == nil {
+		// Until a whole table has arrived, nothing is removed: an agent
+		// restarted without a manager keeps the kernel's table as it is.
 		a.recon.r = ipvs.NewReconciler(a.ipvsc, func(k ipvs.ServiceKey) bool {
 			return a.recon.synced && a.recon.owned[k.String()]
 		})
 	}
-	if full {
-		a.recon.r.Invalidate()
+	if full || synced != a.recon.synced {
+		a.recon.r.Invalidate() // the reconciler asks owned afresh only after a read
 	}
+	a.recon.synced = synced
 	applied, err := a.recon.r.Reconcile(desired)
-	now := make(map[string]bool, len(desired))
-	for _, vs := range desired {
-		now[vs.ServiceKey.String()] = true
-	}
-	if !synced {
-		for k := range owned {
-			now[k] = true
-		}
-	}
 	for _, op := range applied {
 		a.log.Info("IPVS changed", "op", op.String(), "service", names[op.Service.ServiceKey])
+	}
+	// What this director owns from now on: what it wants programmed, and
+	// what it owned and has not removed yet (not synced, or a removal
+	// that failed and must be tried again).
+	next := make(map[string]bool, len(desired))
+	for _, vs := range desired {
+		next[vs.ServiceKey.String()] = true
+	}
+	removedKeys := map[string]bool{}
+	for _, op := range applied {
+		if op.Kind == ipvs.OpRemoveService {
+			removedKeys[op.Service.ServiceKey.String()] = true
+		}
+	}
+	for k := range owned {
+		if !removedKeys[k] && (!synced || err != nil) {
+			next[k] = true
+		}
 	}
 	a.mu.Lock()
 	if err != nil {
@@ -512,11 +602,11 @@ func (a *Agent) reconcileIPVS(full bool) {
 	} else {
 		a.lb.lastErr = ""
 	}
-	if !sameSet(a.lb.applied, now) {
-		a.lb.applied = now
-		a.saveOwnedLocked(now)
-	}
 	a.mu.Unlock()
+	if !sameSet(owned, next) {
+		a.recon.owned = next
+		a.saveOwned(next)
+	}
 }
 
 func sameSet(a, b map[string]bool) bool {
@@ -556,7 +646,7 @@ func (a *Agent) loadOwned() map[string]bool {
 	return out
 }
 
-func (a *Agent) saveOwnedLocked(keys map[string]bool) {
+func (a *Agent) saveOwned(keys map[string]bool) {
 	if a.cfg.DataDir == "" {
 		return
 	}
@@ -694,7 +784,7 @@ func (a *Agent) onStats(m *nats.Msg) {
 		a.lb.stats[s.Node] = byName
 	}
 	for _, x := range s.Services {
-		byName[x.Name] = statsEntry{IPVSServiceCounts: x, at: s.Sent}
+		byName[x.Name] = statsEntry{IPVSServiceCounts: x, at: time.Now()} // this node's clock, not the sender's
 	}
 }
 
@@ -782,4 +872,20 @@ type reconState struct {
 	r      *ipvs.Reconciler
 	synced bool
 	owned  map[string]bool
+}
+
+// settleTime is how long a new prober needs before every real server's
+// health is known: the slowest check's rise or fall, plus a report round.
+func (c Config) settleTime() time.Duration {
+	var d time.Duration
+	for _, s := range c.Services {
+		for _, rs := range s.RealServers {
+			ck := check.WithDefaults(s.EffectiveCheck(rs))
+			if ck.Kind == check.KindNone {
+				continue
+			}
+			d = max(d, ck.Interval*time.Duration(max(ck.Rise, ck.Fall))+ck.Timeout)
+		}
+	}
+	return d + healthFullEvery
 }

@@ -2,6 +2,8 @@ package agent
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"net"
 	"net/http"
 	"net/netip"
@@ -230,5 +232,47 @@ func TestServicesAcrossManagerChange(t *testing.T) {
 		waitFor(t, 20*time.Second, fmt.Sprintf("director n%d to quiesce the stopped server under the new manager", i+1), func() bool {
 			return sameWeights(kernelDests(fakes[i]), want)
 		})
+	}
+}
+
+// A service this director programmed before it was restarted, and that the
+// configuration no longer has, is removed once a whole table has arrived;
+// one it never programmed stays.
+func TestServicesRemoveWhatWasOwnedBeforeARestart(t *testing.T) {
+	fake := ipvs.NewFake()
+	key := func(addr string) ipvs.ServiceKey {
+		return ipvs.ServiceKey{Family: 2, Protocol: ipvs.ProtocolTCP, Address: netip.MustParseAddr(addr), Port: 80}
+	}
+	old, foreign := key("192.0.2.20"), key("192.0.2.30")
+	for _, k := range []ipvs.ServiceKey{old, foreign} {
+		if err := fake.CreateService(ipvs.Service{ServiceKey: k, Scheduler: "rr", Netmask: 32}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rs := newRealServer(t)
+	svc := model.VirtualService{
+		Name: "web", Protocol: "tcp", Address: netip.MustParseAddrPort("192.0.2.10:80"), Scheduler: "rr", OnFailure: model.OnFailureRemove,
+		Check:       model.Check{Kind: "tcp", Interval: 50 * time.Millisecond, Timeout: 50 * time.Millisecond, Rise: 1, Fall: 1},
+		RealServers: []model.RealServer{{Address: rs.addr, Weight: 1, Forward: "dr"}},
+	}
+	cfg := testConfig(t, "dir1")
+	cfg.Services, cfg.Director, cfg.IPVS = []model.VirtualService{svc}, true, fake
+	if err := os.WriteFile(filepath.Join(cfg.DataDir, "ipvs-owned.json"), []byte(`["`+old.String()+`"]`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	startAgent(t, cfg)
+	has := func(k ipvs.ServiceKey) bool {
+		for _, vs := range fake.Table() {
+			if vs.ServiceKey == k {
+				return true
+			}
+		}
+		return false
+	}
+	waitFor(t, 15*time.Second, "the service the configuration dropped to be removed", func() bool {
+		return !has(old) && has(key("192.0.2.10"))
+	})
+	if !has(foreign) {
+		t.Errorf("the service nobody told this director about was removed")
 	}
 }
