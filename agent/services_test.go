@@ -2,11 +2,11 @@ package agent
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
