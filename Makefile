@@ -18,7 +18,8 @@ all: build
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/drover ./cmd/drover
 
-## deps: Debian packages the tests need (gcc for the race detector)
+## deps: Debian packages the tests need (gcc for the race detector; iproute2
+## and nftables for the netns tier; net-snmp for the AgentX interop test)
 deps:
 	@command -v $(GO) >/dev/null || { echo "make: Go 1.26 is required (not found in PATH)"; exit 1; }
 	@if ! command -v gcc >/dev/null; then \
@@ -26,6 +27,8 @@ deps:
 		else echo "make: gcc is needed for go test -race; run as root or install gcc"; exit 1; fi; fi
 	@if [ "$$(id -u)" = 0 ] && ! { command -v ip && command -v nft; } >/dev/null; then \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iproute2 nftables >/dev/null; fi
+	@if [ "$$(id -u)" = 0 ] && ! { command -v snmpd && command -v snmpwalk; } >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq snmpd snmp >/dev/null; fi
 
 ## test: every test tier the repository has (unit and bus, with -race; netns
 ## as root; IPVS on the host's kernel or in the kernel lab VM), lint and a
