@@ -295,7 +295,7 @@ func (a *Agent) planServices(epoch uint64) {
 		// neither repeats nor misses transitions.
 		a.lb.decided = map[string]managers.ServiceState{}
 		for name, e := range a.lb.table {
-			a.lb.decided[name] = stateFromTable(e.svc)
+			a.lb.decided[name] = stateFromTable(e.svc, now)
 		}
 		a.lb.published = map[string]bus.TableService{}
 	}
@@ -406,8 +406,9 @@ func tableService(spec model.VirtualService, st managers.ServiceState) bus.Table
 	return ts
 }
 
-// stateFromTable recovers a decision from its published form.
-func stateFromTable(ts bus.TableService) managers.ServiceState {
+// stateFromTable recovers a decision from its published form, as if its
+// evidence were fresh at now.
+func stateFromTable(ts bus.TableService, now time.Time) managers.ServiceState {
 	st := managers.ServiceState{Name: ts.Name, Quorum: ts.Quorum, HealthyWeight: ts.HealthyWeight, SorryActive: ts.SorryActive, Reason: ts.Reason, Since: ts.Since}
 	for _, d := range ts.Dests {
 		ap, _ := netip.ParseAddrPort(d.Address)
@@ -416,7 +417,7 @@ func stateFromTable(ts bus.TableService) managers.ServiceState {
 			applied = -1
 		}
 		st.Real = append(st.Real, managers.RealState{Address: ap, Forward: d.Forward, Weight: d.Configured, Applied: applied,
-			Healthy: d.Healthy, Known: d.Known, Sorry: d.Sorry, Reason: d.Reason, Since: d.Since})
+			Healthy: d.Healthy, Known: d.Known, Sorry: d.Sorry, Reason: d.Reason, Since: d.Since, Evidence: now})
 	}
 	return st
 }

@@ -56,7 +56,16 @@ type RealState struct {
 	Reason  string
 	Since   time.Time
 	Probes  []Probe
+	// Evidence is when some probe last decided about it; a decision is
+	// kept through unknown probes for KeepFor after that, no longer.
+	Evidence time.Time
 }
+
+// KeepFor bounds how long a real server keeps its last decision while no
+// probe knows about it (probes restarting, probers silent). Past it the
+// server is "not probed" again: a decision with no evidence behind it is
+// not shown as health.
+const KeepFor = time.Minute
 
 // ServiceTransition is a change worth an event.
 type ServiceTransition struct {
@@ -99,11 +108,13 @@ func PlanServices(in ServicesInput) (map[string]ServiceState, []ServiceTransitio
 			c := spec.EffectiveCheck(rs)
 			r := judge(rs, c, in.Probes[c.ID(c.Target(rs.Address))])
 			p, seen := prevReal[rs.Address]
-			if !r.Known && seen && p.Known {
+			if r.Known {
+				r.Evidence = in.Now
+			} else if seen && p.Known && in.Now.Sub(p.Evidence) < KeepFor {
 				// Its probes restarted (a changed check, a prober's
 				// restart) or went quiet: keep the last decision rather
 				// than take a healthy server out for a second.
-				r.Healthy, r.Known = p.Healthy, true
+				r.Healthy, r.Known, r.Evidence = p.Healthy, true, p.Evidence
 				r.Reason = strings.TrimSuffix(p.Reason, keptSuffix) + keptSuffix
 			}
 			r.Since = in.Now

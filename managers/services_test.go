@@ -244,7 +244,7 @@ func TestPlanServicesKeepsSince(t *testing.T) {
 func TestPlanServicesKeepsDecisionWhileUnknown(t *testing.T) {
 	spec := webService()
 	prev := allUp(spec)
-	out, events := PlanServices(ServicesInput{Specs: []model.VirtualService{spec}, Probes: nil, Prev: prev, Now: time.Unix(1000, 0)})
+	out, events := PlanServices(ServicesInput{Specs: []model.VirtualService{spec}, Probes: nil, Prev: prev, Now: time.Unix(930, 0)})
 	if len(events) != 0 {
 		t.Errorf("events: %v", events)
 	}
@@ -252,5 +252,20 @@ func TestPlanServicesKeepsDecisionWhileUnknown(t *testing.T) {
 		if !r.Healthy || r.Applied != r.Weight || r.Reason != "up by dir1 (kept: no current probe result)" {
 			t.Errorf("%s: healthy %v applied %d reason %q, want kept up", r.Address, r.Healthy, r.Applied, r.Reason)
 		}
+	}
+}
+
+// A kept decision expires: with no probe result for KeepFor the server is
+// not shown as healthy any more.
+func TestPlanServicesKeptDecisionExpires(t *testing.T) {
+	spec := webService()
+	prev := allUp(spec) // evidence at 900 s
+	out, _ := PlanServices(ServicesInput{Specs: []model.VirtualService{spec}, Prev: prev, Now: time.Unix(900, 0).Add(KeepFor / 2)})
+	if r := out["web"].Real[0]; !r.Healthy {
+		t.Errorf("within KeepFor: %+v, want kept healthy", r)
+	}
+	out, _ = PlanServices(ServicesInput{Specs: []model.VirtualService{spec}, Prev: out, Now: time.Unix(900, 0).Add(KeepFor + time.Second)})
+	if r := out["web"].Real[0]; r.Healthy || r.Known || r.Applied != -1 || r.Reason != "not probed yet" {
+		t.Errorf("past KeepFor: healthy %v known %v applied %d reason %q, want not probed, out of the table", r.Healthy, r.Known, r.Applied, r.Reason)
 	}
 }
