@@ -14,22 +14,28 @@ import (
 )
 
 func newServicesCmd() *cobra.Command {
+	return newViewCmd("services", "Show the load-balanced services: real servers, weights, health, counters",
+		`Show every virtual service the way ipvsadm -Ln does, with what ipvsadm
+cannot know: each real server's health and the reason for it, the weight the
+manager gave it, the service's quorum, and the connection counters summed
+over the directors.
+
+Weight is the configured weight; Applied is the weight the manager told the
+directors to program ("-": out of their tables). -o json prints the
+services part of the status view (docs/bus.md, "Status view").`,
+		func(v model.View) any { return v.Services }, renderServices)
+}
+
+// newViewCmd is a command that asks an agent for its view and renders
+// part of it: as text, or as the JSON of what part picks.
+func newViewCmd(use, short, long string, part func(model.View) any, render func(io.Writer, model.View)) *cobra.Command {
 	var (
 		output  string
 		from    string
 		timeout time.Duration
 	)
 	cmd := &cobra.Command{
-		Use:   "services",
-		Short: "Show the load-balanced services: real servers, weights, health, counters",
-		Long: `Show every virtual service the way ipvsadm -Ln does, with what ipvsadm
-cannot know: each real server's health and the reason for it, the weight the
-manager gave it, the service's quorum, and the connection counters summed
-over the directors.
-
-WEIGHT is the configured weight; APPLIED is the weight in the directors'
-IPVS tables ("-" when the real server is out of them). -o json prints the
-services part of the status view (docs/bus.md, "Status view").`,
+		Use: use, Short: short, Long: long,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if output != "text" && output != "json" {
@@ -44,11 +50,11 @@ services part of the status view (docs/bus.md, "Status view").`,
 				return err
 			}
 			if output == "json" {
-				b, _ := json.MarshalIndent(v.Services, "", "  ")
+				b, _ := json.MarshalIndent(part(v), "", "  ")
 				fmt.Fprintln(cmd.OutOrStdout(), string(b))
 				return nil
 			}
-			renderServices(cmd.OutOrStdout(), v)
+			render(cmd.OutOrStdout(), v)
 			return nil
 		},
 	}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -18,46 +17,14 @@ import (
 )
 
 func newStatusCmd() *cobra.Command {
-	var (
-		output  string
-		from    string
-		timeout time.Duration
-	)
-	cmd := &cobra.Command{
-		Use:   "status",
-		Short: "Show the cluster: manager, epoch, quorum and every node",
-		Long: `Show the cluster as one agent sees it: the manager and its epoch, whether
+	return newViewCmd("status", "Show the cluster: manager, epoch, quorum and every node",
+		`Show the cluster as one agent sees it: the manager and its epoch, whether
 there is a quorum, and each node's state and heartbeat age.
 
 The agent on the bus server this command connects to answers (with the
 embedded bus, the local agent); --from asks a named node instead.
 -o json prints the view as documented in docs/bus.md ("Status view").`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if output != "text" && output != "json" {
-				return exitf(2, "--output %q: want text or json", output)
-			}
-			cfg, err := loadConfig(cmd)
-			if err != nil {
-				return err
-			}
-			v, err := fetchView(cfg, from, timeout)
-			if err != nil {
-				return err
-			}
-			if output == "json" {
-				b, _ := json.MarshalIndent(v, "", "  ")
-				fmt.Fprintln(cmd.OutOrStdout(), string(b))
-				return nil
-			}
-			renderStatus(cmd.OutOrStdout(), v)
-			return nil
-		},
-	}
-	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
-	cmd.Flags().StringVar(&from, "from", "", "ask this node's agent rather than the nearest one")
-	cmd.Flags().DurationVar(&timeout, "timeout", 2*time.Second, "how long to wait for an answer")
-	return cmd
+		func(v model.View) any { return v }, renderStatus)
 }
 
 // fetchView asks the nearest agent (or node from) for its cluster view.
