@@ -10,7 +10,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 FUZZTIME ?= 3s
 
-.PHONY: all build deps demo test test-unit fuzz lint bench bench-failover kernellab-deps test-kernel bench-kernel clean
+.PHONY: all build deps demo test test-unit fuzz lint bench bench-failover kernellab-deps test-kernel bench-kernel base-mibs clean
 
 all: build
 
@@ -19,7 +19,8 @@ build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/drover ./cmd/drover
 
 ## deps: Debian packages the tests need (gcc for the race detector; iproute2
-## and nftables for the netns tier; net-snmp for the AgentX interop test)
+## and nftables for the netns tier; net-snmp for the AgentX interop test;
+## smitools and npm for the MIB lint)
 deps:
 	@command -v $(GO) >/dev/null || { echo "make: Go 1.26 is required (not found in PATH)"; exit 1; }
 	@if ! command -v gcc >/dev/null; then \
@@ -29,6 +30,20 @@ deps:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iproute2 nftables >/dev/null; fi
 	@if [ "$$(id -u)" = 0 ] && ! { command -v snmpd && command -v snmpwalk; } >/dev/null; then \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq snmpd snmp >/dev/null; fi
+	@if [ "$$(id -u)" = 0 ] && ! { command -v smilint && command -v npm; } >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq smitools npm >/dev/null; fi
+	@$(MAKE) --no-print-directory base-mibs
+
+## base-mibs: the IETF SNMPv2 base MIBs (Debian ships none) for the MIB lint,
+## from the npm package net-snmp, into .cache/mibs (docs/snmp.md)
+BASE_MIBS_NPM := net-snmp@3.29.2
+base-mibs:
+	@if [ ! -f .cache/mibs/SNMPv2-SMI.txt ] && command -v npm >/dev/null; then \
+		set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+		(cd "$$tmp" && npm pack --silent $(BASE_MIBS_NPM) >/dev/null && tar xzf net-snmp-*.tgz); \
+		mkdir -p .cache/mibs; \
+		for m in SNMPv2-SMI SNMPv2-TC SNMPv2-CONF SNMPv2-MIB; do cp "$$tmp/package/lib/mibs/$$m.mib" .cache/mibs/$$m.txt; done; \
+		echo "base MIBs from $(BASE_MIBS_NPM) in .cache/mibs"; fi
 
 ## test: every test tier the repository has (unit and bus, with -race; netns
 ## as root; IPVS on the host's kernel or in the kernel lab VM), lint and a
