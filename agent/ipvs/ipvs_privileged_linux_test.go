@@ -15,6 +15,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/droverha/drover/internal/golden"
 	"github.com/google/go-cmp/cmp"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
@@ -149,15 +150,7 @@ func (ns *testNS) client(tb testing.TB) *client {
 
 func privilegedGolden(t *testing.T, name, got string) {
 	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if diff := cmp.Diff(golden(t, name), got); diff != "" {
-		t.Errorf("%s (-want +got):\n%s", path, diff)
-	}
+	golden.Compare(t, *update, filepath.Join("testdata", name), []byte(got))
 }
 
 // TestPrivilegedGolden builds the fixture table (every protocol,
@@ -187,7 +180,7 @@ func TestPrivilegedGolden(t *testing.T) {
 	if diff := cmp.Diff(normalized(fixture()), table, addrs); diff != "" {
 		t.Errorf("Read (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff(golden(t, "ipvsadm-save.golden"), table.Save()); diff != "" {
+	if diff := cmp.Diff(readGolden(t, "ipvsadm-save.golden"), table.Save()); diff != "" {
 		t.Errorf("Save of the table read (-want +got):\n%s", diff)
 	}
 	if len(svcs) != len(fixture()) || len(dests) != len(fixture()) {

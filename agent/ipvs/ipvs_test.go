@@ -60,7 +60,7 @@ func fixture() Table {
 	}
 }
 
-func golden(t *testing.T, name string) string {
+func readGolden(t *testing.T, name string) string {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("testdata", name))
 	if err != nil {
@@ -70,7 +70,7 @@ func golden(t *testing.T, name string) string {
 }
 
 func TestSaveMatchesIpvsadm(t *testing.T) {
-	want := golden(t, "ipvsadm-save.golden")
+	want := readGolden(t, "ipvsadm-save.golden")
 	if diff := cmp.Diff(want, fixture().Save(), addrs); diff != "" {
 		t.Errorf("Save() differs from ipvsadm -Sn (-want +got):\n%s", diff)
 	}

@@ -3,33 +3,19 @@ package main
 import (
 	"bytes"
 	"flag"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/google/go-cmp/cmp"
-
+	"github.com/droverha/drover/internal/golden"
 	"github.com/droverha/drover/model"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
 
-func golden(t *testing.T, name string, got []byte) {
+func goldenFile(t *testing.T, name string, got []byte) {
 	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if diff := cmp.Diff(string(want), string(got)); diff != "" {
-		t.Errorf("%s (-want +got):\n%s", name, diff)
-	}
+	golden.Compare(t, *update, filepath.Join("testdata", name), got)
 }
 
 func servicesView() model.View {
@@ -61,11 +47,11 @@ func servicesView() model.View {
 func TestRenderServices(t *testing.T) {
 	var b bytes.Buffer
 	renderServices(&b, servicesView())
-	golden(t, "services.golden", b.Bytes())
+	goldenFile(t, "services.golden", b.Bytes())
 }
 
 func TestRenderStatusWithServices(t *testing.T) {
 	var b bytes.Buffer
 	renderStatus(&b, servicesView())
-	golden(t, "status-services.golden", b.Bytes())
+	goldenFile(t, "status-services.golden", b.Bytes())
 }

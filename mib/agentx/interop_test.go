@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"github.com/droverha/drover/internal/golden"
 	"net"
 	"net/netip"
 	"os"
@@ -145,14 +146,14 @@ func TestInteropSnmpd(t *testing.T) {
 		return string(out)
 	}
 	walk := snmp("snmpwalk", "-v2c", "-c", "public", "-On", agent, "1.3.6.1.4.1.99999")
-	golden(t, "testdata/snmpwalk.golden", walk)
+	goldenFile(t, "testdata/snmpwalk.golden", walk)
 	// snmpbulkwalk drives GetBulk through the master: the same objects.
 	if bulk := snmp("snmpbulkwalk", "-v2c", "-c", "public", "-On", "-Cr3", agent, "1.3.6.1.4.1.99999"); bulk != walk {
 		t.Errorf("snmpbulkwalk differs from snmpwalk:\n%s", bulk)
 	}
 	get := snmp("snmpget", "-v2c", "-c", "public", "-On", agent,
 		"1.3.6.1.4.1.99999.1.2.0", "1.3.6.1.4.1.99999.1.4.1.2.2", "1.3.6.1.4.1.99999.1.99.0", "1.3.6.1.4.1.99999.1.5.0")
-	golden(t, "testdata/snmpget.golden", get)
+	goldenFile(t, "testdata/snmpget.golden", get)
 
 	// A set reaches us as TestSet and is refused.
 	c := exec.CommandContext(ctx, "snmpset", "-v2c", "-c", "private", "-On", agent, "1.3.6.1.4.1.99999.1.2.0", "i", "5")
@@ -229,19 +230,7 @@ func dialUntil(t *testing.T, sock string, exited <-chan struct{}) net.Conn {
 	}
 }
 
-func golden(t *testing.T, path, got string) {
+func goldenFile(t *testing.T, path, got string) {
 	t.Helper()
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if string(want) != got {
-		t.Errorf("%s differs:\n got:\n%s\nwant:\n%s", path, got, want)
-	}
+	golden.Compare(t, *update, path, []byte(got))
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/spf13/pflag"
 
+	"github.com/droverha/drover/internal/golden"
 	"github.com/droverha/drover/model"
 )
 
@@ -669,23 +670,12 @@ func TestLoadDirectory(t *testing.T) {
 func TestFlagUsage(t *testing.T) {
 	fs := pflag.NewFlagSet("drover", pflag.ContinueOnError)
 	BindFlags(fs)
-	golden(t, "testdata/flags.golden", fs.FlagUsages())
+	goldenFile(t, "testdata/flags.golden", fs.FlagUsages())
 }
 
-func golden(t *testing.T, path, got string) {
+func goldenFile(t *testing.T, path, got string) {
 	t.Helper()
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if diff := cmp.Diff(string(want), got); diff != "" {
-		t.Errorf("%s (-want +got):\n%s", path, diff)
-	}
+	golden.Compare(t, *update, path, []byte(got))
 }
 
 func TestSanitiseHostname(t *testing.T) {

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/droverha/drover/internal/golden"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 )
@@ -229,19 +230,7 @@ agent:
 			if err != nil {
 				t.Fatal(err)
 			}
-			path := filepath.Join("testdata", tc.golden)
-			if *update {
-				if err := os.WriteFile(path, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (run with -update to create it)", err)
-			}
-			if diff := cmp.Diff(string(want), string(got)); diff != "" {
-				t.Errorf("%s (-want +got):\n%s", path, diff)
-			}
+			golden.Compare(t, *update, filepath.Join("testdata", tc.golden), got)
 		})
 	}
 	if _, err := demo.AgentConfig("client", "/run/drover-lab/demo"); err == nil {

@@ -12,8 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-cmp/cmp"
-
+	"github.com/droverha/drover/internal/golden"
 	"github.com/droverha/drover/model"
 )
 
@@ -222,19 +221,7 @@ func spread(t *testing.T, what string, got, want map[string]int, slack int) {
 // goldenFile compares got with testdata/name, rewritten with -update.
 func goldenFile(t *testing.T, name, got string) {
 	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if diff := cmp.Diff(string(want), got); diff != "" {
-		t.Errorf("%s mismatch (-want +got):\n%s", path, diff)
-	}
+	golden.Compare(t, *update, filepath.Join("testdata", name), []byte(got))
 }
 
 func vipPort(s string) netip.AddrPort { return netip.MustParseAddrPort(s) }

@@ -2,32 +2,19 @@ package lab
 
 import (
 	"flag"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/google/go-cmp/cmp"
+	"github.com/droverha/drover/internal/golden"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
-func golden(t *testing.T, name, got string) {
+func goldenFile(t *testing.T, name, got string) {
 	t.Helper()
-	p := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(p, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if diff := cmp.Diff(string(want), got); diff != "" {
-		t.Errorf("%s (-want +got):\n%s", p, diff)
-	}
+	golden.Compare(t, *update, filepath.Join("testdata", name), []byte(got))
 }
 
 func TestTestScript(t *testing.T) {
@@ -39,11 +26,11 @@ func TestTestScript(t *testing.T) {
 		Run: "TestPrivileged|Test'Quoted'", Timeout: 90 * time.Second, Verbose: true, Update: true,
 		Args: []string{"-test.count=1"}, Env: []string{"GOTRACEBACK=all", "DROVER_IPVS_TESTS=0", "bad name=x"},
 	}
-	golden(t, "test-run.sh.golden", TestScript(bins, o))
+	goldenFile(t, "test-run.sh.golden", TestScript(bins, o))
 }
 
 func TestExecScript(t *testing.T) {
-	golden(t, "exec-run.sh.golden", ExecScript([]string{"/usr/bin/drover", "lab", "up", "--name=a b", "it's"}, []string{"DROVER_LOG=debug"}))
+	goldenFile(t, "exec-run.sh.golden", ExecScript([]string{"/usr/bin/drover", "lab", "up", "--name=a b", "it's"}, []string{"DROVER_LOG=debug"}))
 }
 
 func TestQuoteRoundTrip(t *testing.T) {
