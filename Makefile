@@ -19,7 +19,8 @@ build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/drover ./cmd/drover
 
 ## deps: Debian packages the tests need (gcc for the race detector; iproute2
-## and nftables for the netns tier; net-snmp for the AgentX interop test;
+## and nftables for the netns tier; net-snmp's snmpd, tools and snmptrapd for
+## the SNMP interop tests;
 ## smitools and npm for the MIB lint)
 deps:
 	@command -v $(GO) >/dev/null || { echo "make: Go 1.26 is required (not found in PATH)"; exit 1; }
@@ -28,8 +29,8 @@ deps:
 		else echo "make: gcc is needed for go test -race; run as root or install gcc"; exit 1; fi; fi
 	@if [ "$$(id -u)" = 0 ] && ! { command -v ip && command -v nft; } >/dev/null; then \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iproute2 nftables >/dev/null; fi
-	@if [ "$$(id -u)" = 0 ] && ! { command -v snmpd && command -v snmpwalk; } >/dev/null; then \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq snmpd snmp >/dev/null; fi
+	@if [ "$$(id -u)" = 0 ] && ! { command -v snmpd && command -v snmpwalk && command -v snmptrapd; } >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq snmpd snmp snmptrapd >/dev/null; fi
 	@if [ "$$(id -u)" = 0 ] && ! { command -v smilint && command -v npm; } >/dev/null; then \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq smitools npm >/dev/null; fi
 	@$(MAKE) --no-print-directory base-mibs
@@ -61,7 +62,8 @@ fuzz:
 	@set -e; for pkg in $$($(GO) list ./...); do \
 		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
 			echo "fuzz $$pkg $$f"; \
-			$(GO) test -run '^$$' -fuzz "^$$f\$$" -fuzztime $(FUZZTIME) $$pkg >/dev/null; \
+			out=$$($(GO) test -run '^$$' -fuzz "^$$f\$$" -fuzztime $(FUZZTIME) $$pkg 2>&1) || \
+				{ echo "$$out" | grep -v '^fuzz: elapsed'; exit 1; }; \
 		done; done
 
 ## lint: gofmt, go vet, staticcheck

@@ -188,19 +188,19 @@ func checkDNSResponse(msg []byte, id uint16, q dnsmessage.Question, expect strin
 		if expect == "" || valueMatches(rh.Type, v, expect) {
 			return Result{Healthy: true, Reason: fmt.Sprintf("dns: %s answer %s", typeName(q.Type), quote([]byte(v)))}, false
 		}
-		got = append(got, v)
+		got = append(got, quote([]byte(v)))
 	}
 	typ := typeName(q.Type)
 	switch {
 	case expect == "":
 		return Result{Healthy: true, Reason: "dns: NOERROR, no " + typ + " answer"}, false
 	case len(got) == 0:
-		return Result{Reason: fmt.Sprintf("dns: no %s answer, expected %q", typ, expect)}, false
+		return Result{Reason: fmt.Sprintf("dns: no %s answer, expected %s", typ, quote([]byte(expect)))}, false
 	default:
 		if len(got) > 4 {
 			got = append(got[:4], "...")
 		}
-		return Result{Reason: fmt.Sprintf("dns: no %s answer is %q (got %s)", typ, expect, strings.Join(got, ", "))}, false
+		return Result{Reason: fmt.Sprintf("dns: no %s answer is %s (got %s)", typ, quote([]byte(expect)), strings.Join(got, ", "))}, false
 	}
 }
 

@@ -201,7 +201,7 @@ func TestProbeDNS(t *testing.T) {
 		{name: "A expected", target: auth, check: d("www.example.com.", "A", "192.0.2.11"),
 			healthy: true, reason: `dns: A answer "192.0.2.11"`},
 		{name: "A not expected", target: auth, check: d("www.example.com", "A", "192.0.2.99"),
-			reason: `dns: no A answer is "192.0.2.99" (got 192.0.2.10, 192.0.2.11)`},
+			reason: `dns: no A answer is "192.0.2.99" (got "192.0.2.10", "192.0.2.11")`},
 		{name: "AAAA expected, other spelling", target: auth, check: d("www.example.com", "aaaa", "2001:db8:0::10"),
 			healthy: true, reason: `dns: AAAA answer "2001:db8::10"`},
 		{name: "MX", target: auth, check: d("example.com", "MX", "MX.example.com"),
