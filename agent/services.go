@@ -818,7 +818,7 @@ func (a *Agent) servicesViewLocked(now time.Time) []model.ServiceView {
 			v.SorryActive, v.Reason, v.Since, v.Epoch = e.svc.SorryActive, e.svc.Reason, e.svc.Since, e.epoch
 		}
 		for _, rs := range spec.RealServers {
-			r := model.RealServerView{Address: rs.Address.String(), Forward: rs.Forward, Weight: rs.Weight, Applied: -1, Reason: "no decision yet"}
+			r := model.RealServerView{Address: rs.Address.String(), Forward: rs.Forward, Weight: rs.Weight, Node: rs.Node, Applied: -1, Reason: "no decision yet"}
 			a.fillDest(&r, e.svc.Dests)
 			c := spec.EffectiveCheck(rs)
 			for _, p := range probes[c.ID(c.Target(rs.Address))] {
@@ -828,7 +828,7 @@ func (a *Agent) servicesViewLocked(now time.Time) []model.ServiceView {
 			v.RealServers = append(v.RealServers, r)
 		}
 		if spec.Sorry != nil {
-			r := model.RealServerView{Address: spec.Sorry.Address.String(), Forward: spec.Sorry.Forward, Weight: max(spec.Sorry.Weight, 1), Applied: -1, Sorry: true, Reason: "sorry server"}
+			r := model.RealServerView{Address: spec.Sorry.Address.String(), Forward: spec.Sorry.Forward, Weight: max(spec.Sorry.Weight, 1), Node: spec.Sorry.Node, Applied: -1, Sorry: true, Reason: "sorry server"}
 			a.fillDest(&r, e.svc.Dests)
 			v.RealServers = append(v.RealServers, r)
 		}

@@ -133,6 +133,9 @@ type RealServerView struct {
 	Address string `json:"address"`
 	Forward string `json:"forward"`
 	Weight  int    `json:"weight"` // configured
+	// Node is the agent that runs on the real server and reports its own
+	// health; empty for none.
+	Node string `json:"node,omitempty"`
 	// Applied is the weight in the directors' tables; -1 when the real
 	// server is out of the table (down, on_failure: remove).
 	Applied int       `json:"applied"`
