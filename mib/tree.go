@@ -120,6 +120,7 @@ type Snapshots struct {
 
 	mu    sync.Mutex
 	tree  *Tree
+	disc  *discontinuities
 	last  time.Time // the last request
 	built uint64
 }
@@ -146,7 +147,12 @@ func (s *Snapshots) Tree(now time.Time) *Tree {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.tree == nil || now.Sub(s.last) >= s.Idle || now.Sub(s.tree.Built) >= s.MaxAge || now.Before(s.tree.Built) {
-		s.tree = Build(s.view(), s.zero)
+		if s.disc == nil {
+			s.disc = newDiscontinuities()
+		}
+		s.disc.begin()
+		s.tree = (&builder{zero: s.zero, disc: s.disc}).build(s.view())
+		s.disc.end()
 		s.tree.Built = now
 		s.built++
 	}
