@@ -323,6 +323,9 @@ func (a *Agent) emit(typ, subject string, epoch uint64, d bus.EventData) {
 		return
 	}
 	a.pub.Publish(e)
+	if a.cfg.OnEvent != nil {
+		a.cfg.OnEvent(e)
+	}
 }
 
 func (a *Agent) heartbeatLoop(ctx context.Context) {

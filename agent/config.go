@@ -10,6 +10,7 @@ import (
 
 	"github.com/droverha/drover/agent/ipvs"
 	"github.com/droverha/drover/agent/vip"
+	"github.com/droverha/drover/bus"
 	"github.com/droverha/drover/model"
 )
 
@@ -49,6 +50,11 @@ type Config struct {
 
 	// ConfigDigest identifies the configuration for the config.applied event.
 	ConfigDigest string
+
+	// OnEvent, if set, is called with every event this agent reports, as
+	// it publishes it (the SNMP notifier). It is called with the agent's
+	// locks held: it must not block nor call back into the agent.
+	OnEvent func(bus.Event)
 
 	Logger *slog.Logger
 }
