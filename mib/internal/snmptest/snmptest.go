@@ -233,6 +233,7 @@ type Trapd struct {
 	traps chan Trap
 	mu    sync.Mutex
 	log   bytes.Buffer
+	kept  []Trap // arrived, not yet returned by Wait
 }
 
 // TrapdConfig configures StartTrapd.
@@ -323,22 +324,45 @@ func StartTrapd(t testing.TB, dir string, c TrapdConfig) *Trapd {
 	return td
 }
 
-// Wait returns the first notification received within d whose
-// snmpTrapOID is trapOID (numeric, without the leading dot); notifications
-// before it are discarded.
+// Wait returns the first notification not yet returned by Wait or
+// WaitMatch whose snmpTrapOID is trapOID (numeric, without the leading
+// dot), waiting up to d for it to arrive.
 func (td *Trapd) Wait(t testing.TB, trapOID string, d time.Duration) (Trap, bool) {
 	t.Helper()
-	timer := time.NewTimer(d)
-	defer timer.Stop()
+	return td.WaitMatch(t, d, func(tr Trap) bool { return tr.TrapOID() == trapOID })
+}
+
+// WaitMatch returns the first notification not yet returned for which
+// match holds, waiting up to d for it to arrive. Notifications that do not
+// match are kept for later calls.
+func (td *Trapd) WaitMatch(t testing.TB, d time.Duration, match func(Trap) bool) (Trap, bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
 	for {
-		select {
-		case tr := <-td.traps:
-			if tr.TrapOID() == trapOID {
+		// Move what arrived into the kept list, then search it.
+		for more := true; more; {
+			select {
+			case tr := <-td.traps:
+				td.mu.Lock()
+				td.kept = append(td.kept, tr)
+				td.mu.Unlock()
+			default:
+				more = false
+			}
+		}
+		td.mu.Lock()
+		for i, tr := range td.kept {
+			if match(tr) {
+				td.kept = append(td.kept[:i:i], td.kept[i+1:]...)
+				td.mu.Unlock()
 				return tr, true
 			}
-		case <-timer.C:
+		}
+		td.mu.Unlock()
+		if time.Now().After(deadline) {
 			return Trap{}, false
 		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
