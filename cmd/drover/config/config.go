@@ -25,6 +25,7 @@ type Config struct {
 	// Services are the IPVS virtual services, with every default
 	// filled in: a consumer need not know any.
 	Services []model.VirtualService
+	SNMP     SNMP
 }
 
 // Log selects what the agent logs and how.
@@ -245,7 +246,7 @@ type setting struct {
 // mappings that have no text form and so are set in the file only.
 func (s setting) env() string {
 	switch s.field(&Config{}).(type) {
-	case *[]UDPPeer, *[]VIPGroup, *[]model.VirtualService:
+	case *[]UDPPeer, *[]VIPGroup, *[]model.VirtualService, *[]SNMPUser, *[]SNMPReceiver:
 		return ""
 	}
 	return "DROVER_" + strings.ToUpper(strings.ReplaceAll(s.key, ".", "_"))
@@ -309,4 +310,22 @@ var settings = []setting{
 		func(c *Config) any { return &c.VIPGroups }},
 	{"services", "", nil, "",
 		func(c *Config) any { return &c.Services }},
+	{"snmp.agentx.enabled", "", false, "",
+		func(c *Config) any { return &c.SNMP.AgentX.Enabled }},
+	{"snmp.agentx.socket", "", defaultAgentXSocket, "",
+		func(c *Config) any { return (*agentxSocket)(&c.SNMP.AgentX) }},
+	{"snmp.standalone.listen", "", nil, "",
+		func(c *Config) any { return &c.SNMP.Standalone.Listen }},
+	{"snmp.standalone.communities", "", nil, "",
+		func(c *Config) any { return &c.SNMP.Standalone.Communities }},
+	{"snmp.standalone.users", "", nil, "",
+		func(c *Config) any { return &c.SNMP.Standalone.Users }},
+	{"snmp.receivers", "", nil, "",
+		func(c *Config) any { return &c.SNMP.Receivers }},
+	{"snmp.sys_name", "", nil, "",
+		func(c *Config) any { return &c.SNMP.SysName }},
+	{"snmp.sys_contact", "", nil, "",
+		func(c *Config) any { return &c.SNMP.SysContact }},
+	{"snmp.sys_location", "", nil, "",
+		func(c *Config) any { return &c.SNMP.SysLocation }},
 }

@@ -22,4 +22,9 @@
 // it. They are checked as IPVS and the manager will take them: ports
 // that dr cannot change, families only tunnel can mix, a quorum the
 // weights can reach.
+//
+// SNMP takes names as indexes: DROVER-MIB's rows are indexed by a hash of
+// the name of the node, VIP group or service, so two names of a kind that
+// hash alike are refused. Communities and passphrases are secrets: no
+// problem prints one, and Config.Redacted hides them for printing.
 package config

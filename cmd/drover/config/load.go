@@ -44,8 +44,9 @@ type Options struct {
 	// means the host's own interfaces.
 	Interfaces func(name string) ([]netip.Prefix, error)
 
-	geteuid     func() int // nil means os.Geteuid; tests pick root or not
-	defaultFile string     // "" means /etc/drover/drover.yaml; tests point it elsewhere
+	geteuid     func() int          // nil means os.Geteuid; tests pick root or not
+	defaultFile string              // "" means /etc/drover/drover.yaml; tests point it elsewhere
+	nameHash    func(string) uint32 // nil means droverNameHash; tests make names collide
 }
 
 // BindFlags registers the flags Load understands on fs, typically the root
@@ -98,6 +99,9 @@ func Load(o Options) (*Config, error) {
 	}
 	if o.Interfaces == nil {
 		o.Interfaces = hostInterfaces
+	}
+	if o.nameHash == nil {
+		o.nameHash = droverNameHash
 	}
 	l := &loader{o: o, origins: map[string]origin{}, bad: map[string]bool{}, given: map[string]bool{}}
 	v := viper.New()
@@ -305,6 +309,8 @@ var itemShapes = map[string]shape{
 		lists: map[string]shape{"candidates": {keys: []string{"node", "priority"}}},
 		maps:  map[string]shape{"garp": {keys: []string{"count", "interval", "repeat_after", "refresh", "mode"}}},
 	},
+	"snmp.standalone.users": {keys: []string{"name", "auth_protocol", "auth_passphrase", "priv_protocol", "priv_passphrase"}},
+	"snmp.receivers":        {keys: []string{"address", "version", "community", "user", "inform"}},
 	"services": {
 		keys: []string{"name", "address", "fwmark", "family", "protocol", "scheduler", "scheduler_flags", "persistence",
 			"on_failure", "quorum", "hysteresis", "sorry_server", "check", "real_servers"},
@@ -438,6 +444,12 @@ func (l *loader) decode(v *viper.Viper, c *Config) {
 			*p = toVIPGroups(raw, bad)
 		case *[]model.VirtualService:
 			*p = toServices(raw, bad)
+		case *agentxSocket:
+			toSocket(raw, p, bad)
+		case *[]SNMPUser:
+			*p = toSNMPUsers(raw, bad)
+		case *[]SNMPReceiver:
+			*p = toSNMPReceivers(raw, bad)
 		}
 	}
 }
@@ -463,6 +475,9 @@ func (l *loader) derive(c *Config) {
 	}
 	if !l.explicit("heartbeat.suspect_after") {
 		c.Heartbeat.SuspectAfter = suspectFactor * c.Heartbeat.Interval
+	}
+	if !l.explicit("snmp.sys_name") {
+		c.SNMP.SysName = c.Node
 	}
 }
 

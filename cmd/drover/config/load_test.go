@@ -31,6 +31,7 @@ type testLoad struct {
 	args     []string
 	hostname func() (string, error)
 	euid     int
+	nameHash func(string) uint32 // nil: the real DroverNameHash
 }
 
 // testInterfaces is a host with eth0 on 192.0.2.1/24 and 2001:db8::1/64,
@@ -74,6 +75,7 @@ func (tl testLoad) load(t *testing.T) (*Config, error) {
 		Interfaces:  testInterfaces,
 		geteuid:     func() int { return tl.euid },
 		defaultFile: filepath.Join(t.TempDir(), "absent.yaml"),
+		nameHash:    tl.nameHash,
 	})
 }
 
@@ -89,6 +91,7 @@ func defaults() Config {
 		Election:  Election{LeaseTTL: 3 * time.Second},
 		Events:    Events{MaxAge: 168 * time.Hour, MaxBytes: 256 << 20},
 		Fence:     Fence{SelfFenceAfter: 400 * time.Millisecond},
+		SNMP:      SNMP{AgentX: AgentX{Network: "unix", Address: "/var/agentx/master"}, SysName: "n1"},
 	}
 }
 
@@ -99,6 +102,7 @@ var defaultGARPs = GARP{Count: 3, Interval: 100 * time.Millisecond, RepeatAfter:
 func full(c *Config) {
 	c.File = "testdata/full.yaml"
 	c.Node = "dir1"
+	c.SNMP.SysName = "dir1"
 	c.Cluster = "prod"
 	c.Log.Format = "json"
 	c.Bus.Cluster = BusCluster{Listen: "0.0.0.0:6222", Advertise: "192.0.2.1:6222", Peers: []Peer{
@@ -212,6 +216,7 @@ func TestLoad(t *testing.T) {
 		{"vip groups: defaults, and host checks only where this node is a candidate", testLoad{file: "testdata/vip_elsewhere.yaml"}, func(c *Config) {
 			c.File = "testdata/vip_elsewhere.yaml"
 			c.Node = "dir1"
+			c.SNMP.SysName = "dir1"
 			c.VIPGroups = []VIPGroup{{
 				Name:       "web",
 				Interface:  "eth0",
@@ -230,6 +235,7 @@ func TestLoad(t *testing.T) {
 		{"vip groups in toml", testLoad{file: "testdata/vip.toml"}, func(c *Config) {
 			c.File = "testdata/vip.toml"
 			c.Node = "dir1"
+			c.SNMP.SysName = "dir1"
 			c.VIPGroups = []VIPGroup{{
 				Name:         "web",
 				Interface:    "eth0",
@@ -274,6 +280,7 @@ func TestLoad(t *testing.T) {
 		}},
 		{"hostname sanitised", testLoad{hostname: func() (string, error) { return "Web 01.example.com", nil }}, func(c *Config) {
 			c.Node = "Web-01"
+			c.SNMP.SysName = "Web-01"
 		}},
 		{"user with XDG_STATE_HOME", testLoad{euid: 1000, env: map[string]string{"XDG_STATE_HOME": "/home/u/state", "HOME": "/home/u"}}, func(c *Config) {
 			c.DataDir = "/home/u/state/drover"
@@ -777,6 +784,10 @@ func FuzzLoadYAML(f *testing.F) {
 		"services: [{name: s, address: 192.0.2.1:80, real_servers: [{address: \"[::1]\", check: {kind: DNS, status: [1e9]}}, 7], check: [1]}, {fwmark: -1}, x]\n",
 		"services: [{name: s, fwmark: 4294967295, family: INET6, persistence: {netmask: \"255.255.255.0\"}, scheduler_flags: [MH-PORT, 1], sorry_server: {}, real_servers: [{address: 192.0.2.1, forward: TUNNEL}]}]\n",
 		"services: [{name: a, address: \"[2001:db8::1]:1\", quorum: 9223372036854775807, hysteresis: 1, real_servers: [{address: \"2001:db8::2\", weight: 65535}], check: {kind: https, ca_file: /, status: []}}]\n",
+		// SNMP: odd shapes, numbers for strings, users and receivers that refer to each other.
+		"snmp: {agentx: {enabled: 1, socket: [tcp]}, standalone: {listen: \"[::]:0\", communities: [null, 1, \"a\\tb\"], users: [{name: \"\"}, 3, {name: u, auth_protocol: [SHA]}]}, receivers: [{address: \"[::1\", version: 3.5, user: u}, x], sys_name: {a: 1}}\n",
+		"snmp: {standalone: {listen: :1, users: [{name: u, auth_passphrase: 12345678, priv_passphrase: \"12345678\"}]}, receivers: [{address: \"::1\", version: 3, user: u, community: \"\"}, {address: \"[::1]:162\", version: 2C}]}\n",
+		"snmp: {agentx: {socket: \"unix:\"}, receivers: []}\nvip_groups: [{name: a}, {name: b}]\nservices: [{name: a}, {name: a}]\n",
 	} {
 		f.Add([]byte(seed))
 	}

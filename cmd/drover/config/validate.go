@@ -190,6 +190,8 @@ func (l *loader) validate(c *Config) {
 	l.validateUDP(c)
 	l.validateVIPGroups(c, nodes)
 	l.validateServices(c)
+	l.validateSNMP(c)
+	l.checkNameHashes(c) // last: it leaves out names found wrong before
 }
 
 func (l *loader) checkName(key, name string) {
