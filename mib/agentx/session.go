@@ -78,8 +78,10 @@ type Session struct {
 
 	wmu sync.Mutex // guards writes to conn
 
-	mu       sync.Mutex // guards id, nextID, pending, err
+	mu       sync.Mutex // guards id, upTime, upTimeAt, nextID, pending, err
 	id       uint32
+	upTime   uint32    // the master's sysUpTime in its answer to Open
+	upTimeAt time.Time // when that answer was read
 	nextID   uint32
 	pending  map[uint32]chan *Response
 	err      error
@@ -132,8 +134,10 @@ func OpenSession(ctx context.Context, conn net.Conn, cfg Config) (*Session, erro
 		s.wg.Wait()
 		return nil, fmt.Errorf("opening agentx session: %w", err)
 	}
+	at := time.Now()
 	s.mu.Lock()
 	s.id = r.SessionID
+	s.upTime, s.upTimeAt = r.SysUpTime, at
 	s.mu.Unlock()
 	s.log = s.log.With("session", r.SessionID)
 	s.log.Info("agentx session open")
@@ -145,6 +149,15 @@ func (s *Session) ID() uint32 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.id
+}
+
+// MasterUpTime returns the master's sysUpTime (centiseconds) from its
+// answer to Open (res.sysUpTime, RFC 2741 §6.2.16), and when that answer
+// arrived: sysUpTime was 0 at about at − ticks×10ms.
+func (s *Session) MasterUpTime() (ticks uint32, at time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.upTime, s.upTimeAt
 }
 
 // Done is closed when the session has ended; Err then says why.
