@@ -317,3 +317,21 @@ func TestDiscontinuity(t *testing.T) {
 		t.Errorf("after a director left: discontinuity %d", d)
 	}
 }
+
+// TestSnapshotsSlowBuild: a build slower than Idle does not make the next
+// request of the walk build again.
+func TestSnapshotsSlowBuild(t *testing.T) {
+	builds := 0
+	s := NewSnapshots(func() model.View {
+		builds++
+		time.Sleep(150 * time.Millisecond)
+		return snmptest.ThreeNodeView()
+	}, snmptest.Zero)
+	s.Idle = 100 * time.Millisecond
+	for range 3 {
+		s.Tree(time.Now())
+	}
+	if builds != 1 {
+		t.Errorf("%d builds for three back-to-back requests", builds)
+	}
+}

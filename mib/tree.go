@@ -150,11 +150,16 @@ func (s *Snapshots) Tree(now time.Time) *Tree {
 		if s.disc == nil {
 			s.disc = newDiscontinuities()
 		}
+		start := time.Now()
 		s.disc.begin()
 		s.tree = (&builder{zero: s.zero, disc: s.disc}).build(s.view())
 		s.disc.end()
 		s.tree.Built = now
 		s.built++
+		// The quiet spell starts when the answer leaves, not when the
+		// request came: a build slower than Idle must not make every
+		// request of a walk build again.
+		now = now.Add(time.Since(start))
 	}
 	s.last = now
 	return s.tree
