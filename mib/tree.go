@@ -17,10 +17,12 @@ type Tree struct {
 	Built time.Time
 }
 
-// NewTree returns a tree of vbs; it sorts them and keeps the last of
-// duplicate names. vbs must not be changed afterwards.
+// NewTree returns a tree of vbs, sorted by name. Of several instances
+// with one name (only two names with one DroverNameHash make them, which
+// configuration validation refuses) one is kept. vbs must not be changed
+// afterwards.
 func NewTree(vbs []agentx.VarBind) *Tree {
-	slices.SortStableFunc(vbs, func(a, b agentx.VarBind) int { return a.Name.Compare(b.Name) })
+	slices.SortFunc(vbs, func(a, b agentx.VarBind) int { return a.Name.Compare(b.Name) })
 	out := vbs[:0]
 	for i, vb := range vbs {
 		if i+1 < len(vbs) && vbs[i+1].Name.Equal(vb.Name) {
