@@ -3,6 +3,7 @@ package mib
 import (
 	"log/slog"
 	"sync"
+	"sync/atomic"
 
 	"github.com/droverha/drover/bus"
 	"github.com/droverha/drover/mib/agentx"
@@ -165,6 +166,8 @@ type Notifier struct {
 	sinks []Sink
 	log   *slog.Logger
 	ch    chan bus.Event
+	// pending counts events queued or being handed to the sinks.
+	pending atomic.Int64
 
 	mu      sync.Mutex
 	dropped uint64
@@ -181,14 +184,20 @@ func NewNotifier(view func() model.View, log *slog.Logger, sinks ...Sink) *Notif
 
 // Event queues e; it never blocks.
 func (n *Notifier) Event(e bus.Event) {
+	n.pending.Add(1)
 	select {
 	case n.ch <- e:
 	default:
+		n.pending.Add(-1)
 		n.mu.Lock()
 		n.dropped++
 		n.mu.Unlock()
 	}
 }
+
+// Pending is the number of events waiting to be turned into
+// notifications.
+func (n *Notifier) Pending() int { return int(n.pending.Load()) }
 
 // Counts returns the notifications handed to the sinks and the events
 // dropped because the queue was full.
@@ -205,17 +214,22 @@ func (n *Notifier) Run(done <-chan struct{}) {
 		case <-done:
 			return
 		case e := <-n.ch:
-			note, ok := FromEvent(e, n.view())
-			if !ok {
-				continue
-			}
-			n.log.Debug("snmp notification", "event", e.Type, "trap", note.TrapOID.String())
-			for _, s := range n.sinks {
-				s.Notify(note)
-			}
-			n.mu.Lock()
-			n.sent++
-			n.mu.Unlock()
+			n.deliver(e)
+			n.pending.Add(-1)
 		}
 	}
+}
+
+func (n *Notifier) deliver(e bus.Event) {
+	note, ok := FromEvent(e, n.view())
+	if !ok {
+		return
+	}
+	n.log.Debug("snmp notification", "event", e.Type, "trap", note.TrapOID.String())
+	for _, s := range n.sinks {
+		s.Notify(note)
+	}
+	n.mu.Lock()
+	n.sent++
+	n.mu.Unlock()
 }

@@ -9,7 +9,7 @@ import (
 
 	"github.com/droverha/drover/bus"
 	"github.com/droverha/drover/mib/agentx"
-	"github.com/droverha/drover/mib/internal/snmptest"
+	"github.com/droverha/drover/internal/snmptest"
 	"github.com/droverha/drover/model"
 )
 

@@ -81,6 +81,18 @@ func (a *Standalone) Notify(n Notification) {
 	}
 }
 
+// Pending is the number of notifications waiting in the receivers'
+// queues.
+func (a *Standalone) Pending() int {
+	n := 0
+	for _, s := range a.senders {
+		s.mu.Lock()
+		n += len(s.queue)
+		s.mu.Unlock()
+	}
+	return n
+}
+
 func (s *notifySender) pop() (pendingNote, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -154,6 +154,13 @@ func (s *Subagent) Notify(n Notification) {
 	}
 }
 
+// Pending is the number of notifications waiting to be sent.
+func (s *Subagent) Pending() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.queue)
+}
+
 // dropLocked drops the k oldest notifications.
 func (s *Subagent) dropLocked(k int) {
 	s.log.Debug("notification queue full: dropping the oldest", "dropped", k)

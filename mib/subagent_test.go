@@ -21,7 +21,7 @@ import (
 
 	"github.com/droverha/drover/internal/golden"
 	"github.com/droverha/drover/mib/agentx"
-	"github.com/droverha/drover/mib/internal/snmptest"
+	"github.com/droverha/drover/internal/snmptest"
 	"github.com/droverha/drover/model"
 )
 

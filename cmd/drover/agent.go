@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -32,7 +33,12 @@ state under the data dir, this node as the manager.
 The configuration is checked before anything starts: problems are printed one
 per line, naming the file, line and key, and the exit status is 2.
 SIGINT or SIGTERM stop the agent gracefully (it leaves the cluster, hands the
-manager lease on, flushes its events) within 2 seconds.`,
+manager lease on, flushes its events) within 2 seconds.
+
+SNMP: with snmp.agentx.enabled the agent serves DROVER-MIB (drover mib) as an
+AgentX subagent of net-snmp's snmpd (deploy/snmpd.conf); with
+snmp.standalone.listen it answers SNMPv2c and SNMPv3 itself. Both send the
+notifications of the events this node reports. See docs/snmp.md.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := loadConfig(cmd)
@@ -43,6 +49,13 @@ manager lease on, flushes its events) within 2 seconds.`,
 			if err != nil {
 				return err
 			}
+			faces, err := newSNMPFaces(cfg, acfg.Logger)
+			if err != nil {
+				return exitf(1, "snmp: %v", err) // a port in use, not the configuration
+			}
+			if faces != nil {
+				acfg.OnEvent = faces.notifier.Event
+			}
 			a, err := agent.New(acfg)
 			if errors.Is(err, ipvs.ErrNotSupported) {
 				return exitf(1, "%v", err) // the host, not the configuration
@@ -52,7 +65,13 @@ manager lease on, flushes its events) within 2 seconds.`,
 			}
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			if err := a.Run(ctx); err != nil {
+			stopFaces := func(time.Duration) {}
+			if faces != nil {
+				stopFaces = faces.start(a)
+			}
+			err = a.Run(ctx)
+			stopFaces(time.Second)
+			if err != nil {
 				return exitf(1, "%v", err)
 			}
 			return nil

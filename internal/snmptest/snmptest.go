@@ -107,6 +107,9 @@ func StartSnmpd(t testing.TB, dir string, c SnmpdConfig) *Snmpd {
 	if c.Community == "" {
 		c.Community = "public"
 	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
 	s := &Snmpd{
 		Addr:   "127.0.0.1:" + strconv.Itoa(FreeUDPPort(t)),
 		Socket: filepath.Join(dir, "agentx.sock"),
