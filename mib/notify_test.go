@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/droverha/drover/bus"
-	"github.com/droverha/drover/mib/agentx"
 	"github.com/droverha/drover/internal/snmptest"
+	"github.com/droverha/drover/mib/agentx"
 	"github.com/droverha/drover/model"
 )
 

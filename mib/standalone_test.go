@@ -17,8 +17,8 @@ import (
 	"github.com/gosnmp/gosnmp"
 
 	"github.com/droverha/drover/internal/golden"
-	"github.com/droverha/drover/mib/agentx"
 	"github.com/droverha/drover/internal/snmptest"
+	"github.com/droverha/drover/mib/agentx"
 	"github.com/droverha/drover/model"
 )
 

@@ -20,8 +20,8 @@ import (
 	"time"
 
 	"github.com/droverha/drover/internal/golden"
-	"github.com/droverha/drover/mib/agentx"
 	"github.com/droverha/drover/internal/snmptest"
+	"github.com/droverha/drover/mib/agentx"
 	"github.com/droverha/drover/model"
 )
 
