@@ -20,7 +20,7 @@ build:
 
 ## deps: Debian packages the tests need (gcc for the race detector; iproute2
 ## and nftables for the netns tier; net-snmp's snmpd, tools and snmptrapd for
-## the SNMP interop tests;
+## the SNMP interop tests; sblim-wbemcli for the CIM-XML interop test;
 ## smitools and npm for the MIB lint)
 deps:
 	@command -v $(GO) >/dev/null || { echo "make: Go 1.26 is required (not found in PATH)"; exit 1; }
@@ -31,6 +31,8 @@ deps:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iproute2 nftables >/dev/null; fi
 	@if [ "$$(id -u)" = 0 ] && ! { command -v snmpd && command -v snmpwalk && command -v snmptrapd; } >/dev/null; then \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq snmpd snmp snmptrapd >/dev/null; fi
+	@if [ "$$(id -u)" = 0 ] && ! command -v wbemcli >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq sblim-wbemcli >/dev/null; fi
 	@if [ "$$(id -u)" = 0 ] && ! { command -v smilint && command -v npm; } >/dev/null; then \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq smitools npm >/dev/null; fi
 	@$(MAKE) --no-print-directory base-mibs
