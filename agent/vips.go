@@ -495,6 +495,9 @@ func (a *Agent) vipViewLocked() []model.VIPGroupView {
 	for _, g := range a.cfg.VIP.Groups {
 		v := model.VIPGroupView{Name: g.Name, Addresses: prefixes(g.Addresses), VirtualMAC: g.VirtualMAC,
 			HeldBy: a.members.Holders(g.Name)}
+		for _, c := range g.Ranked() {
+			v.Candidates = append(v.Candidates, model.CandidateView{Node: c.Node, Priority: c.Priority})
+		}
 		as, ok := a.vips.assign[g.Name]
 		if a.leader && a.vips.current != nil {
 			as, ok = a.vips.current[g.Name]

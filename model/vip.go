@@ -57,4 +57,13 @@ type VIPGroupView struct {
 	Since      time.Time `json:"since"`
 	Epoch      uint64    `json:"epoch"`
 	HeldBy     []string  `json:"held_by"` // nodes that report holding it; more than one only during a handover
+	// Candidates are the nodes that may own the group, best first (as
+	// Ranked orders them). Absent in views from agents before it was added.
+	Candidates []CandidateView `json:"candidates,omitempty"`
+}
+
+// CandidateView is one candidate of a VIP group in the cluster view.
+type CandidateView struct {
+	Node     string `json:"node"`
+	Priority int    `json:"priority"`
 }

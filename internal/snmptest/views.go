@@ -39,9 +39,11 @@ func ThreeNodeView() model.View {
 		},
 		VIPGroups: []model.VIPGroupView{
 			{Name: "web", Addresses: []string{"192.0.2.10/24", "2001:db8::10/64"}, VirtualMAC: "00:00:5e:00:01:0a",
-				Owner: "dir1", Reason: "highest priority alive candidate", Since: ago(48 * time.Minute), Epoch: 17, HeldBy: []string{"dir1"}},
+				Owner: "dir1", Reason: "highest priority alive candidate", Since: ago(48 * time.Minute), Epoch: 17, HeldBy: []string{"dir1"},
+				Candidates: []model.CandidateView{{Node: "dir1", Priority: 200}, {Node: "dir2", Priority: 100}}},
 			{Name: "mail", Addresses: []string{"198.51.100.25/24"},
-				Reason: "no alive candidate", Since: ago(2 * time.Hour), Epoch: 17},
+				Reason: "no alive candidate", Since: ago(2 * time.Hour), Epoch: 17,
+				Candidates: []model.CandidateView{{Node: "web1", Priority: 100}}},
 		},
 		Services: []model.ServiceView{
 			{Name: "web-http", Key: "TCP 192.0.2.10:80", Scheduler: "wrr", Persistence: "5m0s/24",
