@@ -2,12 +2,12 @@ package cim
 
 import (
 	"bytes"
-	"encoding/xml"
 	"fmt"
 	"reflect"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // xmlWriter renders DSP0201 elements into a buffer. It writes by hand
@@ -18,17 +18,43 @@ type xmlWriter struct {
 	host string // HOST of NAMESPACEPATH in references: the request's Host
 }
 
-// text writes s escaped for element content or a quoted attribute;
-// characters XML cannot carry become U+FFFD.
+// text writes s escaped for element content or a quoted attribute, with
+// the five named entities only (SBLIM's wbemcli decodes no numeric
+// references but these); characters XML 1.0 cannot carry become U+FFFD.
 func (w *xmlWriter) text(s string) {
 	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < 0x20 || c >= 0x80 || c == '<' || c == '>' || c == '&' || c == '"' || c == '\'' {
-			_ = xml.EscapeText(w, []byte(s))
+		if c := s[i]; c < 0x20 || c >= 0x80 || c == '<' || c == '>' || c == '&' || c == '"' || c == '\'' {
+			w.escape(s)
 			return
 		}
 	}
 	w.WriteString(s)
+}
+
+func (w *xmlWriter) escape(s string) {
+	for _, r := range s {
+		switch {
+		case r == '<':
+			w.WriteString("&lt;")
+		case r == '>':
+			w.WriteString("&gt;")
+		case r == '&':
+			w.WriteString("&amp;")
+		case r == '"':
+			w.WriteString("&quot;")
+		case r == '\'':
+			w.WriteString("&apos;")
+		case r == '\t', r == '\n', r == '\r':
+			// References, so that attributes keep them too.
+			fmt.Fprintf(w, "&#%d;", r)
+		case r < 0x20, r == 0xFFFE, r == 0xFFFF, r >= 0xD800 && r <= 0xDFFF:
+			w.WriteRune(utf8.RuneError)
+		default:
+			// An invalid byte decodes to RuneError, which is written as
+			// itself: valid XML.
+			w.WriteRune(r)
+		}
+	}
 }
 
 // open writes <name a1="v1" ...>; attrs alternate names and values, and

@@ -490,7 +490,7 @@ func (x *xmlOps) getInstance(p xmlParams) *Error {
 
 // assocArgs are the filters of the association operations.
 type assocArgs struct {
-	path                                     ObjectPath
+	path                                      ObjectPath
 	assocClass, resultClass, role, resultRole string
 }
 
