@@ -26,6 +26,7 @@ type Config struct {
 	// filled in: a consumer need not know any.
 	Services []model.VirtualService
 	SNMP     SNMP
+	CIM      CIM
 }
 
 // Log selects what the agent logs and how.
@@ -328,4 +329,20 @@ var settings = []setting{
 		func(c *Config) any { return &c.SNMP.SysContact }},
 	{"snmp.sys_location", "", nil, "",
 		func(c *Config) any { return &c.SNMP.SysLocation }},
+	{"cim.listen", "", nil, "",
+		func(c *Config) any { return &c.CIM.Listen }},
+	{"cim.tls.cert_file", "", nil, "",
+		func(c *Config) any { return &c.CIM.TLS.CertFile }},
+	{"cim.tls.key_file", "", nil, "",
+		func(c *Config) any { return &c.CIM.TLS.KeyFile }},
+	{"cim.tls.client_ca_file", "", nil, "",
+		func(c *Config) any { return &c.CIM.TLS.ClientCAFile }},
+	{"cim.allow_plain_http", "", false, "",
+		func(c *Config) any { return &c.CIM.AllowPlainHTTP }},
+	{"cim.users_file", "", nil, "",
+		func(c *Config) any { return &c.CIM.UsersFile }},
+	{"cim.audit_file", "", nil, "",
+		func(c *Config) any { return &c.CIM.AuditFile }},
+	{"cim.metrics_public", "", false, "",
+		func(c *Config) any { return &c.CIM.MetricsPublic }},
 }

@@ -479,6 +479,9 @@ func (l *loader) derive(c *Config) {
 	if !l.explicit("snmp.sys_name") {
 		c.SNMP.SysName = c.Node
 	}
+	if !l.explicit("cim.audit_file") && c.CIM.Listen != "" && c.DataDir != "" {
+		c.CIM.AuditFile = filepath.Join(c.DataDir, defaultAuditFile)
+	}
 }
 
 func (l *loader) explicit(key string) bool { return l.origins[key].kind != fromDefault }

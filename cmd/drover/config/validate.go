@@ -191,6 +191,7 @@ func (l *loader) validate(c *Config) {
 	l.validateVIPGroups(c, nodes)
 	l.validateServices(c)
 	l.validateSNMP(c)
+	l.validateCIM(c)
 	l.checkNameHashes(c) // last: it leaves out names found wrong before
 }
 
