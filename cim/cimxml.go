@@ -1,6 +1,7 @@
 package cim
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -110,10 +111,9 @@ func (h *cimxmlHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		m:       h.model(),
 		methods: h.methods,
 		r:       r,
-		w:       &xmlWriter{host: host},
 		classes: map[string]*xmlClassInfo{},
 	}
-	x.serve(req)
+	render, cerr := x.prepare(req)
 	out := w.Header()
 	out.Set("Content-Type", `application/xml; charset="utf-8"`)
 	out.Set(prefix+"CIMOperation", "MethodResponse")
@@ -121,7 +121,11 @@ func (h *cimxmlHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		out.Set("Ext", "")
 	}
 	w.WriteHeader(http.StatusOK)
-	if _, err := w.Write(x.w.Bytes()); err != nil {
+	// The response streams: ten thousand instances need not sit in memory.
+	bw := bufio.NewWriterSize(w, 64<<10)
+	x.w = &xmlWriter{Writer: bw, host: host}
+	x.respond(req, render, cerr)
+	if err := bw.Flush(); err != nil {
 		h.log.Debug("writing response", "remote", r.RemoteAddr, "err", err)
 	}
 }
@@ -209,8 +213,29 @@ type xmlOps struct {
 	classes map[string]*xmlClassInfo // by lower-case name; nil entries for unknown classes
 }
 
-// serve writes the whole response message for req.
-func (x *xmlOps) serve(req *xmlRequest) {
+// prepare carries out req against the model: what to render when it
+// succeeded, else the CIM error to answer with.
+func (x *xmlOps) prepare(req *xmlRequest) (xmlRender, *Error) {
+	if !req.intrinsic {
+		return x.methodCall(req)
+	}
+	if err := x.checkNamespace(req.namespace); err != nil {
+		return nil, err
+	}
+	op, ok := xmlIntrinsics[strings.ToLower(req.method)]
+	if !ok {
+		return nil, cimErr(ErrNotSupported, "%s is not supported", req.method)
+	}
+	p, err := x.params(req.params, op.params)
+	if err != nil {
+		return nil, err
+	}
+	return op.run(x, p)
+}
+
+// respond writes the whole response message: the result render writes
+// or the error.
+func (x *xmlOps) respond(req *xmlRequest, render xmlRender, err *Error) {
 	w := x.w
 	w.WriteString(`<?xml version="1.0" encoding="utf-8" ?>` + "\n")
 	w.open("CIM", "CIMVERSION", "2.0", "DTDVERSION", "2.0")
@@ -219,42 +244,22 @@ func (x *xmlOps) serve(req *xmlRequest) {
 	w.WriteByte('\n')
 	w.open("SIMPLERSP")
 	w.WriteByte('\n')
+	el, name := "METHODRESPONSE", req.method
 	if req.intrinsic {
-		name := req.method
-		op, ok := xmlIntrinsics[strings.ToLower(name)]
-		if ok {
+		el = "IMETHODRESPONSE"
+		if op, ok := xmlIntrinsics[strings.ToLower(name)]; ok {
 			name = op.name
 		}
-		w.open("IMETHODRESPONSE", "NAME", name)
-		w.WriteByte('\n')
-		mark := w.Len()
-		err := x.checkNamespace(req.namespace)
-		if err == nil && !ok {
-			err = cimErr(ErrNotSupported, "%s is not supported", req.method)
-		}
-		if err == nil {
-			var p xmlParams
-			if p, err = x.params(req.params, op.params); err == nil {
-				err = op.run(x, p)
-			}
-		}
-		if err != nil {
-			w.Truncate(mark)
-			w.errorElement(err)
-			w.WriteByte('\n')
-		}
-		w.close("IMETHODRESPONSE")
-	} else {
-		w.open("METHODRESPONSE", "NAME", req.method)
-		w.WriteByte('\n')
-		mark := w.Len()
-		if err := x.methodCall(req); err != nil {
-			w.Truncate(mark)
-			w.errorElement(err)
-			w.WriteByte('\n')
-		}
-		w.close("METHODRESPONSE")
 	}
+	w.open(el, "NAME", name)
+	w.WriteByte('\n')
+	if err != nil {
+		w.errorElement(err)
+		w.WriteByte('\n')
+	} else {
+		render()
+	}
+	w.close(el)
 	w.WriteByte('\n')
 	w.close("SIMPLERSP")
 	w.WriteByte('\n')

@@ -1,7 +1,7 @@
 package cim
 
 import (
-	"bytes"
+	"bufio"
 	"fmt"
 	"reflect"
 	"strconv"
@@ -14,7 +14,7 @@ import (
 // rather than through xml.Encoder because enumerations of ten thousand
 // instances are the common large response and reflection would dominate.
 type xmlWriter struct {
-	bytes.Buffer
+	*bufio.Writer
 	host string // HOST of NAMESPACEPATH in references: the request's Host
 }
 

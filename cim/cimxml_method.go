@@ -10,88 +10,89 @@ import (
 // parameters are converted to the types the method declares, the
 // MethodRunner checks the caller's role, audits and acts, and its return
 // code and out parameters are written as RETURNVALUE and PARAMVALUEs.
-func (x *xmlOps) methodCall(req *xmlRequest) *Error {
+func (x *xmlOps) methodCall(req *xmlRequest) (xmlRender, *Error) {
 	if err := x.checkNamespace(req.namespace); err != nil {
-		return err
+		return nil, err
 	}
 	if req.target.name == "LOCALCLASSPATH" {
-		return cimErr(ErrNotSupported, "static methods are not supported: call %s on an instance", req.method)
+		return nil, cimErr(ErrNotSupported, "static methods are not supported: call %s on an instance", req.method)
 	}
 	in := req.target.child("INSTANCENAME")
 	if in == nil {
-		return cimErr(ErrInvalidParameter, "LOCALINSTANCEPATH names no instance")
+		return nil, cimErr(ErrInvalidParameter, "LOCALINSTANCEPATH names no instance")
 	}
 	path, err := x.instanceName(in, Namespace)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	info := x.class(path.Class)
 	decl, ok := info.method(req.method)
 	if !ok {
-		return cimErr(ErrMethodNotFound, "%s has no method %s", info.class.Name, req.method)
+		return nil, cimErr(ErrMethodNotFound, "%s has no method %s", info.class.Name, req.method)
 	}
 	inst, gerr := x.m.Get(path)
 	if gerr != nil {
-		return asCIMError(gerr)
+		return nil, asCIMError(gerr)
 	}
 	args := map[string]Value{}
 	for _, pv := range req.params {
 		name, _ := pv.attr("NAME")
 		i := slices.IndexFunc(decl.Params, func(p ParamDecl) bool { return strings.EqualFold(p.Name, name) })
 		if i < 0 || !decl.Params[i].In {
-			return cimErr(ErrInvalidParameter, "%s has no input parameter %q", decl.Name, name)
+			return nil, cimErr(ErrInvalidParameter, "%s has no input parameter %q", decl.Name, name)
 		}
 		pd := decl.Params[i]
 		if _, dup := args[pd.Name]; dup {
-			return cimErr(ErrInvalidParameter, "parameter %s given twice", pd.Name)
+			return nil, cimErr(ErrInvalidParameter, "parameter %s given twice", pd.Name)
 		}
 		v, err := x.paramValue(pd, pv)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		args[pd.Name] = v
 	}
 	if x.methods == nil {
-		return cimErr(ErrNotSupported, "methods are not served here")
+		return nil, cimErr(ErrNotSupported, "methods are not served here")
 	}
 	ret, out, ierr := x.methods.Invoke(x.r.Context(), x.m.Path(inst), decl.Name, args)
 	if ierr != nil {
-		return asCIMError(ierr)
+		return nil, asCIMError(ierr)
 	}
-	w := x.w
-	w.open("RETURNVALUE", "PARAMTYPE", TypeUint32)
-	w.value(ret)
-	w.close("RETURNVALUE")
-	w.WriteByte('\n')
-	// Out parameters in declaration order, then any undeclared ones a
-	// runner returns, by name.
-	var names []string
-	for _, pd := range decl.Params {
-		if _, ok := out[pd.Name]; ok {
-			names = append(names, pd.Name)
-		}
-	}
-	var extra []string
-	for name := range out {
-		if !slices.Contains(names, name) {
-			extra = append(extra, name)
-		}
-	}
-	slices.Sort(extra)
-	for _, name := range append(names, extra...) {
-		v := out[name]
-		typ := typeOf(v)
-		if i := slices.IndexFunc(decl.Params, func(p ParamDecl) bool { return p.Name == name }); i >= 0 {
-			typ = decl.Params[i].Type
-		}
-		w.open("PARAMVALUE", "NAME", name, "PARAMTYPE", typ)
-		if v != nil {
-			w.value(v)
-		}
-		w.close("PARAMVALUE")
+	return func() {
+		w := x.w
+		w.open("RETURNVALUE", "PARAMTYPE", TypeUint32)
+		w.value(ret)
+		w.close("RETURNVALUE")
 		w.WriteByte('\n')
-	}
-	return nil
+		// Out parameters in declaration order, then any undeclared ones a
+		// runner returns, by name.
+		var names []string
+		for _, pd := range decl.Params {
+			if _, ok := out[pd.Name]; ok {
+				names = append(names, pd.Name)
+			}
+		}
+		var extra []string
+		for name := range out {
+			if !slices.Contains(names, name) {
+				extra = append(extra, name)
+			}
+		}
+		slices.Sort(extra)
+		for _, name := range append(names, extra...) {
+			v := out[name]
+			typ := typeOf(v)
+			if i := slices.IndexFunc(decl.Params, func(p ParamDecl) bool { return p.Name == name }); i >= 0 {
+				typ = decl.Params[i].Type
+			}
+			w.open("PARAMVALUE", "NAME", name, "PARAMTYPE", typ)
+			if v != nil {
+				w.value(v)
+			}
+			w.close("PARAMVALUE")
+			w.WriteByte('\n')
+		}
+	}, nil
 }
 
 // paramValue converts a PARAMVALUE to the Go type of its declaration;

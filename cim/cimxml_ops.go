@@ -10,8 +10,13 @@ import (
 type xmlIntrinsic struct {
 	name   string
 	params []string
-	run    func(x *xmlOps, p xmlParams) *Error
+	run    func(x *xmlOps, p xmlParams) (xmlRender, *Error)
 }
+
+// xmlRender writes the result of an operation that succeeded: operations
+// read the model first and render after, so that the response can stream
+// and an error never follows part of a result.
+type xmlRender func()
 
 var xmlIntrinsics = func() map[string]xmlIntrinsic {
 	ops := []xmlIntrinsic{
@@ -293,28 +298,29 @@ func (x *xmlOps) subclasses(name string, deep bool) []Class {
 	return out
 }
 
-func (x *xmlOps) enumerateClassNames(p xmlParams) *Error {
+func (x *xmlOps) enumerateClassNames(p xmlParams) (xmlRender, *Error) {
 	name, err := p.className("ClassName")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if name != "" && x.class(name) == nil {
-		return cimErr(ErrInvalidClass, "class %s does not exist", name)
+		return nil, cimErr(ErrInvalidClass, "class %s does not exist", name)
 	}
 	deep, err := p.boolean("DeepInheritance", false)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	w := x.w
-	w.open("IRETURNVALUE")
-	w.WriteByte('\n')
-	for _, c := range x.subclasses(name, deep) {
-		w.empty("CLASSNAME", "NAME", c.Name)
+	return func() {
+		w := x.w
+		w.open("IRETURNVALUE")
 		w.WriteByte('\n')
-	}
-	w.close("IRETURNVALUE")
-	w.WriteByte('\n')
-	return nil
+		for _, c := range x.subclasses(name, deep) {
+			w.empty("CLASSNAME", "NAME", c.Name)
+			w.WriteByte('\n')
+		}
+		w.close("IRETURNVALUE")
+		w.WriteByte('\n')
+	}, nil
 }
 
 // classOptions are GetClass's and EnumerateClasses' flags.
@@ -339,70 +345,73 @@ func classFlags(p xmlParams) (classOptions, *Error) {
 	return o, err
 }
 
-func (x *xmlOps) enumerateClasses(p xmlParams) *Error {
+func (x *xmlOps) enumerateClasses(p xmlParams) (xmlRender, *Error) {
 	name, err := p.className("ClassName")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if name != "" && x.class(name) == nil {
-		return cimErr(ErrInvalidClass, "class %s does not exist", name)
+		return nil, cimErr(ErrInvalidClass, "class %s does not exist", name)
 	}
 	deep, err := p.boolean("DeepInheritance", false)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	o, err := classFlags(p)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	x.w.open("IRETURNVALUE")
-	x.w.WriteByte('\n')
-	for _, c := range x.subclasses(name, deep) {
-		if info := x.class(c.Name); info != nil {
-			x.writeClass(info, o)
+	return func() {
+		x.w.open("IRETURNVALUE")
+		x.w.WriteByte('\n')
+		for _, c := range x.subclasses(name, deep) {
+			if info := x.class(c.Name); info != nil {
+				x.writeClass(info, o)
+			}
 		}
-	}
-	x.w.close("IRETURNVALUE")
-	x.w.WriteByte('\n')
-	return nil
+		x.w.close("IRETURNVALUE")
+		x.w.WriteByte('\n')
+	}, nil
 }
 
-func (x *xmlOps) getClass(p xmlParams) *Error {
+func (x *xmlOps) getClass(p xmlParams) (xmlRender, *Error) {
 	info, err := x.requireClass(p)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	o, err := classFlags(p)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	x.w.open("IRETURNVALUE")
-	x.w.WriteByte('\n')
-	x.writeClass(info, o)
-	x.w.close("IRETURNVALUE")
-	x.w.WriteByte('\n')
-	return nil
+	return func() {
+		x.w.open("IRETURNVALUE")
+		x.w.WriteByte('\n')
+		x.writeClass(info, o)
+		x.w.close("IRETURNVALUE")
+		x.w.WriteByte('\n')
+	}, nil
 }
 
-func (x *xmlOps) enumerateInstanceNames(p xmlParams) *Error {
+func (x *xmlOps) enumerateInstanceNames(p xmlParams) (xmlRender, *Error) {
 	info, err := x.requireClass(p)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	insts, ierr := x.m.Instances(info.class.Name)
 	if ierr != nil {
-		return asCIMError(ierr)
+		return nil, asCIMError(ierr)
 	}
-	w := x.w
-	w.open("IRETURNVALUE")
-	w.WriteByte('\n')
-	for _, in := range insts {
-		w.instanceName(x.m.Path(in))
+	return func() {
+		w := x.w
+		w.open("IRETURNVALUE")
 		w.WriteByte('\n')
-	}
-	w.close("IRETURNVALUE")
-	w.WriteByte('\n')
-	return nil
+		for _, in := range insts {
+			w.instanceName(x.m.Path(in))
+			w.WriteByte('\n')
+		}
+		w.close("IRETURNVALUE")
+		w.WriteByte('\n')
+	}, nil
 }
 
 // instanceOptions choose the properties of instances returned.
@@ -415,10 +424,11 @@ type instanceOptions struct {
 	localOnly   bool
 	deep        bool
 	classOrigin bool
+	plans       map[string][]xmlPropPlan // by instance class, filled as met
 }
 
 func instanceFlags(p xmlParams, requested *xmlClassInfo, localOnlyDefault bool) (instanceOptions, *Error) {
-	o := instanceOptions{requested: requested, deep: true}
+	o := instanceOptions{requested: requested, deep: true, plans: map[string][]xmlPropPlan{}}
 	var err *Error
 	if o.localOnly, err = p.boolean("LocalOnly", localOnlyDefault); err != nil {
 		return o, err
@@ -438,54 +448,56 @@ func instanceFlags(p xmlParams, requested *xmlClassInfo, localOnlyDefault bool) 
 	return o, err
 }
 
-func (x *xmlOps) enumerateInstances(p xmlParams) *Error {
+func (x *xmlOps) enumerateInstances(p xmlParams) (xmlRender, *Error) {
 	info, err := x.requireClass(p)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	o, err := instanceFlags(p, info, true)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	insts, ierr := x.m.Instances(info.class.Name)
 	if ierr != nil {
-		return asCIMError(ierr)
+		return nil, asCIMError(ierr)
 	}
-	w := x.w
-	w.open("IRETURNVALUE")
-	w.WriteByte('\n')
-	for _, in := range insts {
-		w.open("VALUE.NAMEDINSTANCE")
-		w.instanceName(x.m.Path(in))
+	return func() {
+		w := x.w
+		w.open("IRETURNVALUE")
 		w.WriteByte('\n')
-		x.writeInstance(in, o)
-		w.close("VALUE.NAMEDINSTANCE")
+		for _, in := range insts {
+			w.open("VALUE.NAMEDINSTANCE")
+			w.instanceName(x.m.Path(in))
+			w.WriteByte('\n')
+			x.writeInstance(in, o)
+			w.close("VALUE.NAMEDINSTANCE")
+			w.WriteByte('\n')
+		}
+		w.close("IRETURNVALUE")
 		w.WriteByte('\n')
-	}
-	w.close("IRETURNVALUE")
-	w.WriteByte('\n')
-	return nil
+	}, nil
 }
 
-func (x *xmlOps) getInstance(p xmlParams) *Error {
+func (x *xmlOps) getInstance(p xmlParams) (xmlRender, *Error) {
 	path, err := x.objectName(p, "InstanceName")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	o, err := instanceFlags(p, x.class(path.Class), true)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	in, gerr := x.m.Get(path)
 	if gerr != nil {
-		return asCIMError(gerr)
+		return nil, asCIMError(gerr)
 	}
-	x.w.open("IRETURNVALUE")
-	x.w.WriteByte('\n')
-	x.writeInstance(in, o)
-	x.w.close("IRETURNVALUE")
-	x.w.WriteByte('\n')
-	return nil
+	return func() {
+		x.w.open("IRETURNVALUE")
+		x.w.WriteByte('\n')
+		x.writeInstance(in, o)
+		x.w.close("IRETURNVALUE")
+		x.w.WriteByte('\n')
+	}, nil
 }
 
 // assocArgs are the filters of the association operations.
@@ -538,87 +550,117 @@ func (x *xmlOps) associated(p xmlParams, assoc bool) ([]Instance, *Error) {
 	return insts, nil
 }
 
-func (x *xmlOps) writeObjects(p xmlParams, assoc bool) *Error {
+func (x *xmlOps) writeObjects(p xmlParams, assoc bool) (xmlRender, *Error) {
 	insts, err := x.associated(p, assoc)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	o, err := instanceFlags(p, nil, false)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	w := x.w
-	w.open("IRETURNVALUE")
-	w.WriteByte('\n')
-	for _, in := range insts {
-		w.open("VALUE.OBJECTWITHPATH")
-		w.instancePath(x.m.Path(in))
+	return func() {
+		w := x.w
+		w.open("IRETURNVALUE")
 		w.WriteByte('\n')
-		x.writeInstance(in, o)
-		w.close("VALUE.OBJECTWITHPATH")
+		for _, in := range insts {
+			w.open("VALUE.OBJECTWITHPATH")
+			w.instancePath(x.m.Path(in))
+			w.WriteByte('\n')
+			x.writeInstance(in, o)
+			w.close("VALUE.OBJECTWITHPATH")
+			w.WriteByte('\n')
+		}
+		w.close("IRETURNVALUE")
 		w.WriteByte('\n')
-	}
-	w.close("IRETURNVALUE")
-	w.WriteByte('\n')
-	return nil
+	}, nil
 }
 
-func (x *xmlOps) writeNames(p xmlParams, assoc bool) *Error {
+func (x *xmlOps) writeNames(p xmlParams, assoc bool) (xmlRender, *Error) {
 	insts, err := x.associated(p, assoc)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	w := x.w
-	w.open("IRETURNVALUE")
-	w.WriteByte('\n')
-	for _, in := range insts {
-		w.open("OBJECTPATH")
-		w.instancePath(x.m.Path(in))
-		w.close("OBJECTPATH")
+	return func() {
+		w := x.w
+		w.open("IRETURNVALUE")
 		w.WriteByte('\n')
-	}
-	w.close("IRETURNVALUE")
-	w.WriteByte('\n')
-	return nil
+		for _, in := range insts {
+			w.open("OBJECTPATH")
+			w.instancePath(x.m.Path(in))
+			w.close("OBJECTPATH")
+			w.WriteByte('\n')
+		}
+		w.close("IRETURNVALUE")
+		w.WriteByte('\n')
+	}, nil
 }
 
-func (x *xmlOps) associators(p xmlParams) *Error     { return x.writeObjects(p, true) }
-func (x *xmlOps) references(p xmlParams) *Error      { return x.writeObjects(p, false) }
-func (x *xmlOps) associatorNames(p xmlParams) *Error { return x.writeNames(p, true) }
-func (x *xmlOps) referenceNames(p xmlParams) *Error  { return x.writeNames(p, false) }
+func (x *xmlOps) associators(p xmlParams) (xmlRender, *Error)     { return x.writeObjects(p, true) }
+func (x *xmlOps) references(p xmlParams) (xmlRender, *Error)      { return x.writeObjects(p, false) }
+func (x *xmlOps) associatorNames(p xmlParams) (xmlRender, *Error) { return x.writeNames(p, true) }
+func (x *xmlOps) referenceNames(p xmlParams) (xmlRender, *Error)  { return x.writeNames(p, false) }
+
+// xmlPropPlan is what writeInstance needs of one property of a class,
+// worked out once per class and request rather than once per instance.
+type xmlPropPlan struct {
+	name   string
+	decl   *PropertyDecl // nil: undeclared
+	origin string        // "" unless IncludeClassOrigin
+	keep   bool
+}
+
+// plan works out the property name of a class's instance: its
+// declaration, its class origin and whether o selects it.
+func (x *xmlOps) plan(info *xmlClassInfo, class, name string, o instanceOptions) xmlPropPlan {
+	ln := strings.ToLower(name)
+	pp := xmlPropPlan{name: name, origin: class}
+	if d, ok := info.prop(name); ok {
+		pp.decl = &d
+	}
+	if info != nil && info.origin[ln] != "" {
+		pp.origin = info.origin[ln]
+	}
+	pp.keep = o.list == nil || o.list[ln]
+	if r := o.requested; r != nil {
+		if _, inRequested := r.propIndex[ln]; !o.deep && !inRequested {
+			pp.keep = false
+		}
+		if o.localOnly && r.ancestors[strings.ToLower(pp.origin)] {
+			pp.keep = false
+		}
+	}
+	if !o.classOrigin {
+		pp.origin = ""
+	}
+	return pp
+}
 
 // writeInstance writes INSTANCE with the properties o selects.
 func (x *xmlOps) writeInstance(in Instance, o instanceOptions) {
 	w := x.w
 	info := x.class(in.Class)
+	// Instances list their class's properties in its order (Instance), so
+	// the plan is by position; a property elsewhere is planned alone.
+	plans := o.plans[in.Class]
+	if plans == nil && info != nil {
+		for _, d := range info.class.Properties {
+			plans = append(plans, x.plan(info, in.Class, d.Name, o))
+		}
+		o.plans[in.Class] = plans
+	}
 	w.open("INSTANCE", "CLASSNAME", in.Class)
 	w.WriteByte('\n')
-	for _, p := range in.Properties {
-		ln := strings.ToLower(p.Name)
-		if o.list != nil && !o.list[ln] {
-			continue
+	for i, p := range in.Properties {
+		var pp xmlPropPlan
+		if i < len(plans) && plans[i].name == p.Name {
+			pp = plans[i]
+		} else {
+			pp = x.plan(info, in.Class, p.Name, o)
 		}
-		origin := in.Class
-		if info != nil && info.origin[ln] != "" {
-			origin = info.origin[ln]
+		if pp.keep {
+			x.writeProperty(p.Name, pp.decl, p.Value, pp.origin)
 		}
-		if r := o.requested; r != nil {
-			if _, inRequested := r.propIndex[ln]; !o.deep && !inRequested {
-				continue
-			}
-			if o.localOnly && r.ancestors[strings.ToLower(origin)] {
-				continue
-			}
-		}
-		decl, ok := info.prop(p.Name)
-		var d *PropertyDecl
-		if ok {
-			d = &decl
-		}
-		if !o.classOrigin {
-			origin = ""
-		}
-		x.writeProperty(p.Name, d, p.Value, origin)
 	}
 	w.close("INSTANCE")
 	w.WriteByte('\n')

@@ -1,6 +1,7 @@
 package cim
 
 import (
+	"bufio"
 	"bytes"
 	"flag"
 	"fmt"
@@ -330,9 +331,11 @@ func TestCIMXMLValues(t *testing.T) {
 	if got := formatInterval(26*time.Hour + 3*time.Minute + 4500*time.Millisecond); got != "00000001020304.500000:000" {
 		t.Errorf("formatInterval = %q", got)
 	}
-	var w xmlWriter
-	w.text("ok\x00\x1f\xff<")
-	if _, err := parseXML(append(append([]byte("<V>"), w.Bytes()...), "</V>"...)); err != nil {
-		t.Errorf("escaped control characters are not XML: %q: %v", w.Bytes(), err)
+	var b bytes.Buffer
+	w := xmlWriter{Writer: bufio.NewWriter(&b)}
+	w.text("ok\x00\x1f\xff<\r\n")
+	w.Flush()
+	if n, err := parseXML(append(append([]byte("<V>"), b.Bytes()...), "</V>"...)); err != nil || n.text != "ok\uFFFD\uFFFD\uFFFD<\r\n" {
+		t.Errorf("escaped control characters are not XML: %q: %v", b.Bytes(), err)
 	}
 }
