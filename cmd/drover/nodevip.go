@@ -24,33 +24,15 @@ func putDesired(nc *nats.Conn, cluster, key string, d bus.Desired) error {
 	if err != nil {
 		return exitf(1, "%v", err)
 	}
-	// The bucket's Raft group may be electing a leader (after a node died):
-	// keep trying for a while. The write goes straight to the bucket's
-	// stream (what a KV put is), without asking the JetStream meta leader
-	// for the bucket first, which can take long after a partition.
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	subject := "$KV." + bus.Subjects{Cluster: cluster}.DesiredBucket() + "." + key
-	d.V, d.At = bus.Version, time.Now().UTC()
 	if h, err := os.Hostname(); err == nil {
 		d.By = h
 	}
-	b, err := bus.Encode(d)
-	if err != nil {
+	if err := bus.PutDesired(ctx, js, cluster, key, d); err != nil {
 		return exitf(1, "%v", err)
 	}
-	for {
-		pctx, pcancel := context.WithTimeout(ctx, 2*time.Second)
-		_, err = js.Publish(pctx, subject, b)
-		pcancel()
-		if err == nil {
-			return nil
-		}
-		if ctx.Err() != nil {
-			return exitf(1, "recording the request: %v", err)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	return nil
 }
 
 func askView(nc *nats.Conn, cluster string) (model.View, error) {
