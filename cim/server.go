@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -241,7 +242,7 @@ func isLoopback(listen string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	if host == "localhost" {
+	if strings.EqualFold(strings.TrimSuffix(host, "."), "localhost") {
 		return true, nil
 	}
 	ip, err := netip.ParseAddr(host)
