@@ -496,7 +496,7 @@ func (a *Agent) vipViewLocked() []model.VIPGroupView {
 		v := model.VIPGroupView{Name: g.Name, Addresses: prefixes(g.Addresses), VirtualMAC: g.VirtualMAC,
 			HeldBy: a.members.Holders(g.Name)}
 		for _, c := range g.Ranked() {
-			v.Candidates = append(v.Candidates, model.CandidateView{Node: c.Node, Priority: c.Priority})
+			v.Candidates = append(v.Candidates, model.CandidateView(c))
 		}
 		as, ok := a.vips.assign[g.Name]
 		if a.leader && a.vips.current != nil {

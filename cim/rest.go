@@ -534,8 +534,7 @@ func (h *restHandler) classes(w http.ResponseWriter, cs []Class) {
 		for _, m := range c.Methods {
 			jm := jsonMethod{Name: m.Name, Description: m.Description, Role: m.Role, Parameters: []jsonParam{}}
 			for _, p := range m.Params {
-				jm.Parameters = append(jm.Parameters, jsonParam{Name: p.Name, Type: p.Type, In: p.In, Out: p.Out,
-					Array: p.Array, RefClass: p.RefClass})
+				jm.Parameters = append(jm.Parameters, jsonParam(p))
 			}
 			jc.Methods = append(jc.Methods, jm)
 		}
