@@ -81,14 +81,18 @@ func (x *xmlOps) methodCall(req *xmlRequest) (xmlRender, *Error) {
 		slices.Sort(extra)
 		for _, name := range append(names, extra...) {
 			v := out[name]
+			if v == nil {
+				// A NULL out parameter is left out: an empty PARAMVALUE
+				// is valid DSP0201, but SBLIM wbemcli 1.6.3 crashes on
+				// one of type reference (RequestStateChange's Job).
+				continue
+			}
 			typ := typeOf(v)
 			if i := slices.IndexFunc(decl.Params, func(p ParamDecl) bool { return p.Name == name }); i >= 0 {
 				typ = decl.Params[i].Type
 			}
 			w.open("PARAMVALUE", "NAME", name, "PARAMTYPE", typ)
-			if v != nil {
-				w.value(v)
-			}
+			w.value(v)
 			w.close("PARAMVALUE")
 			w.WriteByte('\n')
 		}

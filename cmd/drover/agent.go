@@ -38,7 +38,12 @@ manager lease on, flushes its events) within 2 seconds.
 SNMP: with snmp.agentx.enabled the agent serves DROVER-MIB (drover mib) as an
 AgentX subagent of net-snmp's snmpd (deploy/snmpd.conf); with
 snmp.standalone.listen it answers SNMPv2c and SNMPv3 itself. Both send the
-notifications of the events this node reports. See docs/snmp.md.`,
+notifications of the events this node reports. See docs/snmp.md.
+
+CIM: with cim.listen the agent serves the cluster as CIM instances (JSON under
+/cim/v1, CIM-XML at /cimom), their methods (drain a node, fail a VIP group
+over) and Prometheus /metrics, to users of cim.users_file, auditing every
+change. See docs/cim.md and docs/security.md.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := loadConfig(cmd)
@@ -56,7 +61,14 @@ notifications of the events this node reports. See docs/snmp.md.`,
 			if faces != nil {
 				acfg.OnEvent = faces.notifier.Event
 			}
+			cimf, err := newCIMFace(cfg, acfg.Logger)
+			if err != nil {
+				return exitf(1, "cim: %v", err) // a port in use or an unreadable file
+			}
 			a, err := agent.New(acfg)
+			if err != nil && cimf != nil {
+				cimf.srv.Close()
+			}
 			if errors.Is(err, ipvs.ErrNotSupported) {
 				return exitf(1, "%v", err) // the host, not the configuration
 			}
@@ -69,7 +81,12 @@ notifications of the events this node reports. See docs/snmp.md.`,
 			if faces != nil {
 				stopFaces = faces.start(a)
 			}
+			stopCIM := func() {}
+			if cimf != nil {
+				stopCIM = cimf.start(a, acfg.Logger)
+			}
 			err = a.Run(ctx)
+			stopCIM()
 			stopFaces(time.Second)
 			if err != nil {
 				return exitf(1, "%v", err)
