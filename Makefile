@@ -84,6 +84,7 @@ bench: bench-kernel
 	CGO_ENABLED=0 $(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./bus ./cmd/drover ./agent
 	GOMAXPROCS=1 CGO_ENABLED=0 $(GO) test -run '^$$' -bench HTTPChecks -timeout 10m ./agent/check
 	CGO_ENABLED=0 $(GO) test -run '^$$' -bench . -benchtime 3x -timeout 10m ./mib
+	CGO_ENABLED=0 $(GO) test -run '^$$' -bench Enumerate -benchtime 3x -timeout 10m ./cim
 
 ## bench-failover: VIP service gaps in the netns lab (root), default and tuned timers
 bench-failover: deps
