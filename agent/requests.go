@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 
 	"github.com/droverha/drover/bus"
 	"github.com/droverha/drover/model"
@@ -33,6 +34,25 @@ func (a *Agent) MoveVIPGroup(ctx context.Context, group, node string) error {
 		return fmt.Errorf("invalid group %q or node %q", group, node)
 	}
 	return a.putDesired(ctx, "move."+group, bus.Desired{Node: node})
+}
+
+// SetRealServerAdmin records the administrative state of the real server
+// address (IP:port, as ipvsadm prints it) of service: model.AdminEnabled,
+// AdminQuiesced (weight 0) or AdminDisabled (out of the table), as
+// `drover realserver enable|quiesce|disable` does. The manager applies it.
+func (a *Agent) SetRealServerAdmin(ctx context.Context, service, address, state string) error {
+	if !model.ValidAdmin(state) {
+		return fmt.Errorf("invalid administrative state %q (enabled, quiesced or disabled)", state)
+	}
+	ap, err := netip.ParseAddrPort(address)
+	if err != nil {
+		return fmt.Errorf("real server address %q: %w", address, err)
+	}
+	key, err := bus.RealServerKey(service, ap)
+	if err != nil {
+		return err
+	}
+	return a.putDesired(ctx, key, bus.Desired{Admin: state})
 }
 
 func (a *Agent) putDesired(ctx context.Context, key string, d bus.Desired) error {

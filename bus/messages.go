@@ -333,13 +333,18 @@ func DecodeVIPRecord(b []byte) (VIPRecord, error) {
 }
 
 // Desired is an operator's standing request, kept in the desired bucket:
-// key "drain.<node>" (Drained) or "move.<group>" (Node).
+// key "drain.<node>" (Drained), "move.<group>" (Node) or
+// "rs.<service>.<address>" (Admin; RealServerKey).
 type Desired struct {
-	V       int       `json:"v"`
-	Drained bool      `json:"drained,omitempty"`
-	Node    string    `json:"node,omitempty"`
-	At      time.Time `json:"at"`
-	By      string    `json:"by,omitempty"`
+	V       int    `json:"v"`
+	Drained bool   `json:"drained,omitempty"`
+	Node    string `json:"node,omitempty"`
+	// Admin is a real server's administrative state (model.AdminEnabled,
+	// AdminQuiesced, AdminDisabled); "" reads as enabled. Optional within
+	// v1: agents that predate it ignore rs.* keys.
+	Admin string    `json:"admin,omitempty"`
+	At    time.Time `json:"at"`
+	By    string    `json:"by,omitempty"`
 }
 
 // DecodeDesired parses a desired bucket value.
@@ -350,6 +355,9 @@ func DecodeDesired(b []byte) (Desired, error) {
 	}
 	if d.Node != "" && !model.ValidName(d.Node) {
 		return Desired{}, fmt.Errorf("%w: invalid node %q", ErrMalformed, d.Node)
+	}
+	if d.Admin != "" && !model.ValidAdmin(d.Admin) {
+		return Desired{}, fmt.Errorf("%w: invalid admin state %q", ErrMalformed, d.Admin)
 	}
 	return d, nil
 }

@@ -136,7 +136,8 @@ func FuzzDecodeVIPRecord(f *testing.F) {
 }
 
 func FuzzDecodeDesired(f *testing.F) {
-	fuzzDecoder(f, DecodeDesired, `{"v":1,"drained":true,"at":"2026-01-01T00:00:00Z","by":"ops"}`, `{"v":1,"node":"dir2"}`)
+	fuzzDecoder(f, DecodeDesired, `{"v":1,"drained":true,"at":"2026-01-01T00:00:00Z","by":"ops"}`, `{"v":1,"node":"dir2"}`,
+		`{"v":1,"admin":"quiesced","by":"ops"}`, `{"v":1,"admin":"off"}`)
 }
 
 func FuzzDecodeHealthReport(f *testing.F) {

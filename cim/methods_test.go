@@ -36,6 +36,13 @@ func (f *fakeInvoker) MoveVIPGroup(_ context.Context, group, node string) error 
 	return f.err
 }
 
+func (f *fakeInvoker) SetRealServerAdmin(_ context.Context, service, address, state string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, fmt.Sprintf("admin %s %s %s", service, address, state))
+	return f.err
+}
+
 func (f *fakeInvoker) Calls() []string {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -128,6 +128,10 @@ type Invoker interface {
 	// MoveVIPGroup records that group should move to node, as `drover vip
 	// move` does.
 	MoveVIPGroup(ctx context.Context, group, node string) error
+	// SetRealServerAdmin records the administrative state ("enabled",
+	// "quiesced", "disabled") of the real server address (IP:port) of
+	// service, as `drover realserver enable|quiesce|disable` does.
+	SetRealServerAdmin(ctx context.Context, service, address, state string) error
 }
 
 // Model is one consistent snapshot of the cluster as CIM instances: what

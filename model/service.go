@@ -66,6 +66,20 @@ type RealServer struct {
 	Check *Check // overrides the service's check; nil for the service's
 }
 
+// Administrative states of a real server, set by an operator (as ipvsadm
+// users do by hand with weight 0 or -d; ldirectord and keepalived call the
+// middle one quiescing).
+const (
+	AdminEnabled  = "enabled"  // in the table as its health says (the default)
+	AdminQuiesced = "quiesced" // weight 0: no new connections, existing ones finish
+	AdminDisabled = "disabled" // out of the directors' tables
+)
+
+// ValidAdmin reports whether s is an administrative state.
+func ValidAdmin(s string) bool {
+	return s == AdminEnabled || s == AdminQuiesced || s == AdminDisabled
+}
+
 // Forwarding methods.
 const (
 	ForwardNAT    = "nat"
@@ -138,12 +152,15 @@ type RealServerView struct {
 	Node string `json:"node,omitempty"`
 	// Applied is the weight in the directors' tables; -1 when the real
 	// server is out of the table (down, on_failure: remove).
-	Applied int       `json:"applied"`
-	Healthy bool      `json:"healthy"`
-	Known   bool      `json:"known"` // some probe has decided; false until then
-	Sorry   bool      `json:"sorry,omitempty"`
-	Reason  string    `json:"reason"`
-	Since   time.Time `json:"since"`
+	Applied int  `json:"applied"`
+	Healthy bool `json:"healthy"`
+	Known   bool `json:"known"` // some probe has decided; false until then
+	Sorry   bool `json:"sorry,omitempty"`
+	// Admin is the operator's administrative state as the manager applies
+	// it: AdminQuiesced or AdminDisabled; empty when enabled.
+	Admin  string    `json:"admin,omitempty"`
+	Reason string    `json:"reason"`
+	Since  time.Time `json:"since"`
 	// Probes are the fresh check results the decision was made from.
 	Probes []ProbeView `json:"probes,omitempty"`
 }

@@ -69,7 +69,7 @@ func (f *cimFace) view() model.View {
 
 var errAgentNotRunning = errors.New("the agent is not running")
 
-// DrainNode and MoveVIPGroup make the face the server's cim.Invoker: they
+// DrainNode, MoveVIPGroup and SetRealServerAdmin make the face the server's cim.Invoker: they
 // go to the agent once it runs.
 func (f *cimFace) DrainNode(ctx context.Context, node string, drain bool) error {
 	if a := f.agent.Load(); a != nil {
@@ -81,6 +81,13 @@ func (f *cimFace) DrainNode(ctx context.Context, node string, drain bool) error 
 func (f *cimFace) MoveVIPGroup(ctx context.Context, group, node string) error {
 	if a := f.agent.Load(); a != nil {
 		return a.MoveVIPGroup(ctx, group, node)
+	}
+	return errAgentNotRunning
+}
+
+func (f *cimFace) SetRealServerAdmin(ctx context.Context, service, address, state string) error {
+	if a := f.agent.Load(); a != nil {
+		return a.SetRealServerAdmin(ctx, service, address, state)
 	}
 	return errAgentNotRunning
 }
