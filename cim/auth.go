@@ -314,11 +314,18 @@ func (a *authenticator) authenticate(r *http.Request) (p Principal, ok bool, err
 	if h == "" {
 		return p, false, nil
 	}
-	if wait := a.heldOff(source); wait > 0 {
-		return p, false, errHeldOff
-	}
 	scheme, cred, _ := strings.Cut(h, " ")
 	cred = strings.TrimSpace(cred)
+	// The backoff counts a source's failures per claimed user (per scheme
+	// for tokens), and a success clears only its own count: holding one
+	// credential must not let a source guess another's password freely.
+	key := source + "|" + strings.ToLower(scheme)
+	if name, _, good := r.BasicAuth(); good {
+		key += "|" + name
+	}
+	if wait := a.heldOff(key); wait > 0 {
+		return p, false, errHeldOff
+	}
 	var user, method string
 	switch {
 	case strings.EqualFold(scheme, "Basic"):
@@ -334,11 +341,11 @@ func (a *authenticator) authenticate(r *http.Request) (p Principal, ok bool, err
 		method = "other"
 	}
 	if user == "" {
-		a.failed(source)
+		a.failed(key)
 		a.failures(method)
 		return p, false, nil
 	}
-	a.succeeded(source)
+	a.succeeded(key)
 	p.User, p.Role = user, users.roles[user]
 	return p, true, nil
 }
@@ -422,7 +429,8 @@ func (a *authenticator) pruneLocked(now time.Time) {
 	}
 }
 
-// sourceHost is the host of a remote address, the unit of the backoff.
+// sourceHost is the host of a remote address, which with the claimed
+// user is the unit of the backoff.
 func sourceHost(remote string) string {
 	if h, _, err := net.SplitHostPort(remote); err == nil {
 		return h

@@ -242,3 +242,28 @@ func TestAuthBackoff(t *testing.T) {
 		t.Errorf("after a success the count starts again: %d, want 401", code)
 	}
 }
+
+// TestAuthBackoffPerUser: a source that holds a viewer's password cannot
+// use it to clear the count of its guesses at another user's password.
+func TestAuthBackoffPerUser(t *testing.T) {
+	_, _, _, h := newTestAuth(t)
+	try := func(user, pass string) int {
+		r := httptest.NewRequest("GET", "/cim/v1/classes", nil)
+		r.RemoteAddr = "192.0.2.8:1"
+		r.SetBasicAuth(user, pass)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		return w.Code
+	}
+	for i := range freeFailures {
+		if code := try("admin", "guess"); code != 401 {
+			t.Fatalf("guess %d: %d", i+1, code)
+		}
+		if code := try("viewer", "viewer-pw"); code != 200 {
+			t.Fatalf("the viewer's own login after guess %d: %d", i+1, code)
+		}
+	}
+	if code := try("admin", "guess"); code != 429 {
+		t.Errorf("guessing on after %d failures, with good viewer logins between: %d, want 429", freeFailures, code)
+	}
+}
