@@ -53,6 +53,7 @@ type Agent struct {
 	records     map[string]managers.StoredRecord // the manager's cache of the nodes bucket
 	vips        vipState
 	udpSeen     map[string]time.Time // peer → last UDP heartbeat
+	news        []desiredNews        // operators' changes the manager has yet to announce
 
 	udp     *udpPath
 	vipc    vip.Client
@@ -532,6 +533,7 @@ func (a *Agent) electionLoop(ctx context.Context) {
 		if leader, epoch := el.Leader(); leader {
 			a.placeVIPs(ctx, stores, epoch)
 			a.manage(ctx, stores.Nodes, epoch)
+			a.announceDesired(epoch)
 			if time.Since(lastPlacementCheck) > 2*time.Second {
 				lastPlacementCheck = time.Now()
 				a.keepLeaseStreamLeaderHere(ctx, stores)

@@ -50,4 +50,9 @@ func TestRequestRefusesBadNames(t *testing.T) {
 	if err := a.DrainNode(ctx, "solo", true); err == nil {
 		t.Error("DrainNode on an agent that is not running succeeded")
 	}
+	for _, c := range [][3]string{{"web", "198.51.100.1:80", "off"}, {"web", "198.51.100.1", "quiesced"}, {"a.b", "198.51.100.1:80", "disabled"}, {"web", "[fe80::1%eth0]:80", "enabled"}} {
+		if err := a.SetRealServerAdmin(ctx, c[0], c[1], c[2]); err == nil || err == errNotRunning {
+			t.Errorf("SetRealServerAdmin(%q, %q, %q) = %v, want it refused", c[0], c[1], c[2], err)
+		}
+	}
 }

@@ -45,6 +45,9 @@ type lbState struct {
 	epoch  uint64                            // newest table epoch seen
 	synced bool                              // a whole table has been received
 	stats  map[string]map[string]statsEntry  // node → service → counters
+	// admin holds operators' administrative states of real servers, from
+	// the desired bucket; every agent keeps them so a new manager has them.
+	admin map[managers.RealServerRef]string
 
 	// The manager's side.
 	decided   map[string]managers.ServiceState
@@ -77,6 +80,7 @@ func newLBState() lbState {
 	return lbState{
 		health: map[string]map[string]healthEntry{}, table: map[string]tableEntry{},
 		stats: map[string]map[string]statsEntry{}, published: map[string]bus.TableService{},
+		admin: map[managers.RealServerRef]string{},
 	}
 }
 
@@ -300,6 +304,10 @@ func (a *Agent) planServices(epoch uint64) {
 		a.lb.published = map[string]bus.TableService{}
 	}
 	probes := a.freshProbesLocked(now)
+	admin := make(map[managers.RealServerRef]string, len(a.lb.admin))
+	for k, v := range a.lb.admin {
+		admin[k] = v
+	}
 	prev := a.lb.decided
 	published := a.lb.published
 	full := now.Sub(a.lb.lastFull) >= tableFullEvery
@@ -313,7 +321,7 @@ func (a *Agent) planServices(epoch uint64) {
 	// Deciding and rendering run outside the lock: with thousands of
 	// services they take long enough to delay heartbeats. Only this
 	// goroutine writes decided and published.
-	out, trans := managers.PlanServices(managers.ServicesInput{Specs: a.cfg.Services, Probes: probes, Prev: prev, Now: now})
+	out, trans := managers.PlanServices(managers.ServicesInput{Specs: a.cfg.Services, Probes: probes, Prev: prev, Admin: admin, Now: now})
 	next := make(map[string]bus.TableService, len(a.cfg.Services))
 	var changed, whole []bus.TableService
 	all := make([]string, 0, len(a.cfg.Services))
@@ -400,7 +408,7 @@ func tableService(spec model.VirtualService, st managers.ServiceState) bus.Table
 	}
 	for _, r := range st.Real {
 		d := bus.TableDest{Address: r.Address.String(), Forward: r.Forward, Weight: max(r.Applied, 0), Out: r.Applied < 0,
-			Configured: r.Weight, Healthy: r.Healthy, Known: r.Known, Sorry: r.Sorry, Reason: r.Reason, Since: r.Since.UTC()}
+			Configured: r.Weight, Healthy: r.Healthy, Known: r.Known, Sorry: r.Sorry, Admin: r.Admin, Reason: r.Reason, Since: r.Since.UTC()}
 		ts.Dests = append(ts.Dests, d)
 	}
 	return ts
@@ -417,7 +425,7 @@ func stateFromTable(ts bus.TableService, now time.Time) managers.ServiceState {
 			applied = -1
 		}
 		st.Real = append(st.Real, managers.RealState{Address: ap, Forward: d.Forward, Weight: d.Configured, Applied: applied,
-			Healthy: d.Healthy, Known: d.Known, Sorry: d.Sorry, Reason: d.Reason, Since: d.Since, Evidence: now})
+			Healthy: d.Healthy, Known: d.Known, Sorry: d.Sorry, Admin: d.Admin, Reason: d.Reason, Since: d.Since, Evidence: now})
 	}
 	return st
 }
@@ -436,7 +444,7 @@ func sameTable(a, b bus.TableService) bool {
 		y := b.Dests[i]
 		if x.Address != y.Address || x.Forward != y.Forward || x.Weight != y.Weight || x.Out != y.Out ||
 			x.Configured != y.Configured || x.Healthy != y.Healthy || x.Known != y.Known || x.Sorry != y.Sorry ||
-			x.Reason != y.Reason || !x.Since.Equal(y.Since) {
+			x.Admin != y.Admin || x.Reason != y.Reason || !x.Since.Equal(y.Since) {
 			return false
 		}
 	}
@@ -852,7 +860,7 @@ func (a *Agent) fillDest(r *model.RealServerView, dests []bus.TableDest) {
 		if d.Address != r.Address || d.Sorry != r.Sorry {
 			continue
 		}
-		r.Healthy, r.Known, r.Reason, r.Since = d.Healthy, d.Known, d.Reason, d.Since
+		r.Healthy, r.Known, r.Admin, r.Reason, r.Since = d.Healthy, d.Known, d.Admin, d.Reason, d.Since
 		if !d.Out {
 			r.Applied = d.Weight
 		}

@@ -434,8 +434,10 @@ func changedGroups(old, next map[string]bus.Assignment) []bus.Assignment {
 	return out
 }
 
-// watchDesired keeps the operators' drains and moves in memory; every agent
-// watches so that a new manager knows them at once.
+// watchDesired keeps the operators' drains, moves and real servers'
+// administrative states in memory; every agent watches so that a new
+// manager knows them at once. What the watch delivers before its initial
+// values are done is loaded, not news: only later changes are announced.
 func (a *Agent) watchDesired(ctx context.Context, kv jetstream.KeyValue) {
 	w, err := kv.WatchAll(ctx)
 	if err != nil {
@@ -443,6 +445,7 @@ func (a *Agent) watchDesired(ctx context.Context, kv jetstream.KeyValue) {
 		return
 	}
 	defer w.Stop()
+	loaded := false
 	for {
 		select {
 		case <-ctx.Done():
@@ -452,14 +455,17 @@ func (a *Agent) watchDesired(ctx context.Context, kv jetstream.KeyValue) {
 				return
 			}
 			if e == nil {
-				continue // initial values done
+				loaded = true // initial values done
+				continue
 			}
-			a.applyDesired(e)
+			a.applyDesired(e, loaded, time.Now())
 		}
 	}
 }
 
-func (a *Agent) applyDesired(e jetstream.KeyValueEntry) {
+// applyDesired takes in one entry of the desired bucket; news says it is
+// a change made now rather than one loaded at start.
+func (a *Agent) applyDesired(e jetstream.KeyValueEntry, news bool, now time.Time) {
 	key := e.Key()
 	del := e.Operation() != jetstream.KeyValuePut
 	var d bus.Desired
@@ -472,20 +478,26 @@ func (a *Agent) applyDesired(e jetstream.KeyValueEntry) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	switch {
-	case strings.HasPrefix(key, "drain."):
-		node := strings.TrimPrefix(key, "drain.")
+	case strings.HasPrefix(key, bus.DrainPrefix):
+		node := strings.TrimPrefix(key, bus.DrainPrefix)
+		was := a.vips.drained[node]
 		if del || !d.Drained {
 			delete(a.vips.drained, node)
 		} else {
 			a.vips.drained[node] = true
 		}
-	case strings.HasPrefix(key, "move."):
-		g := strings.TrimPrefix(key, "move.")
+		if news && was != a.vips.drained[node] {
+			a.noteDrainLocked(key, e.Revision(), node, a.vips.drained[node], d.By, now)
+		}
+	case strings.HasPrefix(key, bus.MovePrefix):
+		g := strings.TrimPrefix(key, bus.MovePrefix)
 		if del {
 			delete(a.vips.moves, g)
 		} else {
 			a.vips.moves[g] = d
 		}
+	case strings.HasPrefix(key, bus.RealServerPrefix):
+		a.applyAdminLocked(key, e.Revision(), del, d, news, now)
 	}
 }
 

@@ -31,11 +31,14 @@ const (
 	EventVIPAcquired     = "vip.acquired"
 	EventVIPReleased     = "vip.released"
 	EventVIPMoved        = "vip.moved"
+	EventNodeDrained     = "node.drained"
+	EventNodeUndrained   = "node.undrained"
 
 	EventRealServerUp      = "realserver.up"
 	EventRealServerDown    = "realserver.down"
 	EventQuorumLostService = "service.quorum.lost"
 	EventQuorumRegainedSvc = "service.quorum.regained"
+	EventRealServerAdmin   = "realserver.admin"
 )
 
 // CloudEventsVersion is the CloudEvents specification version of Event.
@@ -85,6 +88,9 @@ type EventData struct {
 	// Load-balancing events: the virtual service and the real server.
 	Service    string `json:"service,omitempty"`
 	RealServer string `json:"real_server,omitempty"`
+	// By is who made an operator's request (node.drained, node.undrained,
+	// realserver.admin), as the request names them.
+	By string `json:"by,omitempty"`
 }
 
 // DroverType returns the Drover event type ("node.joined") of e, or "" for

@@ -105,16 +105,19 @@ type TableService struct {
 // TableDest is one real server (or the sorry server) of a TableService.
 // Directors program the ones that are not Out.
 type TableDest struct {
-	Address    string    `json:"address"` // IP:port
-	Forward    string    `json:"forward"` // nat, dr, tunnel
-	Weight     int       `json:"weight"`  // to program
-	Out        bool      `json:"out,omitempty"`
-	Configured int       `json:"configured"`
-	Healthy    bool      `json:"healthy"`
-	Known      bool      `json:"known"`
-	Sorry      bool      `json:"sorry,omitempty"`
-	Reason     string    `json:"reason,omitempty"`
-	Since      time.Time `json:"since"`
+	Address    string `json:"address"` // IP:port
+	Forward    string `json:"forward"` // nat, dr, tunnel
+	Weight     int    `json:"weight"`  // to program
+	Out        bool   `json:"out,omitempty"`
+	Configured int    `json:"configured"`
+	Healthy    bool   `json:"healthy"`
+	Known      bool   `json:"known"`
+	Sorry      bool   `json:"sorry,omitempty"`
+	// Admin is the operator's state the decision applied:
+	// model.AdminQuiesced or AdminDisabled; "" when enabled.
+	Admin  string    `json:"admin,omitempty"`
+	Reason string    `json:"reason,omitempty"`
+	Since  time.Time `json:"since"`
 }
 
 // DecodeServiceTable parses and checks a table chunk.
@@ -170,6 +173,9 @@ func (s TableService) check() error {
 		}
 		if d.Weight < 0 {
 			return fmt.Errorf("%w: service %s: dest %s: weight %d", ErrMalformed, s.Name, d.Address, d.Weight)
+		}
+		if d.Admin != "" && d.Admin != model.AdminQuiesced && d.Admin != model.AdminDisabled {
+			return fmt.Errorf("%w: service %s: dest %s: admin %q", ErrMalformed, s.Name, d.Address, d.Admin)
 		}
 	}
 	return nil

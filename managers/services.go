@@ -28,7 +28,17 @@ type ServicesInput struct {
 	Probes map[string][]Probe
 	// Prev is the previous decision, by service name; nil at start.
 	Prev map[string]ServiceState
-	Now  time.Time
+	// Admin holds operators' administrative states of real servers
+	// (model.AdminQuiesced, AdminDisabled); absent or AdminEnabled for the
+	// default.
+	Admin map[RealServerRef]string
+	Now   time.Time
+}
+
+// RealServerRef names one real server of one virtual service.
+type RealServerRef struct {
+	Service string
+	Address netip.AddrPort
 }
 
 // ServiceState is the manager's decision for one virtual service.
@@ -53,9 +63,12 @@ type RealState struct {
 	Healthy bool
 	Known   bool
 	Sorry   bool
-	Reason  string
-	Since   time.Time
-	Probes  []Probe
+	// Admin is the operator's state, model.AdminQuiesced or AdminDisabled;
+	// "" when enabled.
+	Admin  string
+	Reason string
+	Since  time.Time
+	Probes []Probe
 	// Evidence is when some probe last decided about it; a decision is
 	// kept through unknown probes for KeepFor after that, no longer.
 	Evidence time.Time
@@ -87,6 +100,12 @@ type ServiceTransition struct {
 // probes. A failed server gets weight 0 (on_failure: quiescent) or leaves
 // the table (remove).
 //
+// An operator's administrative state overrides health: a quiesced real
+// server stays in the table at weight 0 (no new connections; existing ones
+// finish) whatever its health, a disabled one leaves the table. Neither
+// counts toward the healthy weight; their health is still judged and
+// shown.
+//
 // Quorum: a service is short when the healthy weight falls below Quorum
 // (at least 1) and whole again at Quorum+Hysteresis. While short, the sorry
 // server (if any) takes all the traffic, as keepalived's sorry_server
@@ -104,9 +123,14 @@ func PlanServices(in ServicesInput) (map[string]ServiceState, []ServiceTransitio
 		}
 		st := ServiceState{Name: spec.Name, Needed: max(spec.Quorum, 1)}
 		st.RegainAt = st.Needed + spec.Hysteresis
+		administered := 0
 		for _, rs := range spec.RealServers {
 			c := spec.EffectiveCheck(rs)
 			r := judge(rs, c, in.Probes[c.ID(c.Target(rs.Address))])
+			if a := in.Admin[RealServerRef{Service: spec.Name, Address: rs.Address}]; a == model.AdminQuiesced || a == model.AdminDisabled {
+				r.Admin = a
+				administered++
+			}
 			p, seen := prevReal[rs.Address]
 			if r.Known {
 				r.Evidence = in.Now
@@ -115,13 +139,15 @@ func PlanServices(in ServicesInput) (map[string]ServiceState, []ServiceTransitio
 				// restart) or went quiet: keep the last decision rather
 				// than take a healthy server out for a second.
 				r.Healthy, r.Known, r.Evidence = p.Healthy, true, p.Evidence
-				r.Reason = strings.TrimSuffix(p.Reason, keptSuffix) + keptSuffix
+				r.Reason = strings.TrimSuffix(healthReason(p), keptSuffix) + keptSuffix
 			}
 			r.Since = in.Now
-			if seen && p.Healthy == r.Healthy && p.Known == r.Known {
+			if seen && p.Healthy == r.Healthy && p.Known == r.Known && p.Admin == r.Admin {
 				r.Since = p.Since
 			}
-			if r.Healthy {
+			if r.Admin != "" {
+				r.Reason = adminPrefix(r.Admin) + r.Reason
+			} else if r.Healthy {
 				st.HealthyWeight += rs.Weight
 			}
 			switch {
@@ -153,6 +179,9 @@ func PlanServices(in ServicesInput) (map[string]ServiceState, []ServiceTransitio
 		default:
 			st.Reason = fmt.Sprintf("healthy weight %d below %d needed to regain quorum", st.HealthyWeight, st.RegainAt)
 		}
+		if administered > 0 {
+			st.Reason += fmt.Sprintf(" (%d of %d real servers quiesced or disabled by an operator)", administered, len(spec.RealServers))
+		}
 		if hadPrev && was != st.Quorum {
 			typ := "service.quorum.lost"
 			if st.Quorum {
@@ -166,6 +195,12 @@ func PlanServices(in ServicesInput) (map[string]ServiceState, []ServiceTransitio
 		for i := range st.Real {
 			r := &st.Real[i]
 			switch {
+			case r.Admin == model.AdminDisabled:
+				r.Applied = -1
+			case r.Admin == model.AdminQuiesced:
+				// In the table even while the sorry server serves: weight 0
+				// takes no new connections, and the ones it has finish.
+				r.Applied = 0
 			case st.SorryActive:
 				r.Applied = -1
 			case r.Healthy:
@@ -192,6 +227,18 @@ func PlanServices(in ServicesInput) (map[string]ServiceState, []ServiceTransitio
 }
 
 const keptSuffix = " (kept: no current probe result)"
+
+// adminPrefix starts the reason of a real server an operator quiesced or
+// disabled; its health reason follows.
+func adminPrefix(admin string) string { return admin + " by an operator; " }
+
+// healthReason is r's reason without its administrative prefix.
+func healthReason(r RealState) string {
+	if r.Admin == "" {
+		return r.Reason
+	}
+	return strings.TrimPrefix(r.Reason, adminPrefix(r.Admin))
+}
 
 // judge combines the probes of one real server.
 func judge(rs model.RealServer, c model.Check, probes []Probe) RealState {

@@ -63,8 +63,10 @@ func TestPlanServices(t *testing.T) {
 		spec    func(*model.VirtualService)
 		prev    func(model.VirtualService) map[string]ServiceState // nil: no previous decision
 		results map[int]map[string]bool
+		admin   map[int]string // real server index → administrative state
 		applied map[string]int
 		quorum  bool
+		healthy int               // healthy weight, checked when admin is set
 		reasons map[string]string // real server → reason
 		events  []ServiceTransition
 	}{
@@ -141,6 +143,53 @@ func TestPlanServices(t *testing.T) {
 				{Type: "service.quorum.lost", Service: "web", Reason: "healthy weight 3 below quorum 4"},
 			},
 		},
+		{name: "quiesced: weight 0 whatever its health, not counted toward quorum",
+			prev:    allUp,
+			results: map[int]map[string]bool{0: all("dir1"), 1: {"dir1": false}, 2: all("dir1")},
+			admin:   map[int]string{0: model.AdminQuiesced, 1: model.AdminQuiesced},
+			applied: map[string]int{"198.51.100.11:80": 0, "198.51.100.12:80": 0, "198.51.100.13:80": 3},
+			quorum:  true, healthy: 3,
+			reasons: map[string]string{
+				"198.51.100.11:80": "quiesced by an operator; up by dir1",
+				"198.51.100.12:80": "quiesced by an operator; dir1: connect: connection refused",
+			},
+			events: []ServiceTransition{{Type: "realserver.down", Service: "web", RealServer: "198.51.100.12:80", Reason: "quiesced by an operator; dir1: connect: connection refused"}},
+		},
+		{name: "disabled: out of the table although healthy",
+			prev:    allUp,
+			results: map[int]map[string]bool{0: all("dir1"), 1: all("dir1"), 2: all("dir1")},
+			admin:   map[int]string{1: model.AdminDisabled, 2: model.AdminEnabled},
+			applied: map[string]int{"198.51.100.11:80": 1, "198.51.100.12:80": -1, "198.51.100.13:80": 3},
+			quorum:  true, healthy: 4,
+			reasons: map[string]string{"198.51.100.12:80": "disabled by an operator; up by dir1", "198.51.100.13:80": "up by dir1"},
+		},
+		{name: "all disabled: the sorry server takes over",
+			spec: func(s *model.VirtualService) {
+				s.Sorry = &model.RealServer{Address: netip.MustParseAddrPort("198.51.100.99:80"), Forward: "nat", Weight: 1}
+			},
+			prev:    allUp,
+			results: map[int]map[string]bool{0: all("dir1"), 1: all("dir1"), 2: all("dir1")},
+			admin:   map[int]string{0: model.AdminDisabled, 1: model.AdminDisabled, 2: model.AdminDisabled},
+			applied: map[string]int{"198.51.100.11:80": -1, "198.51.100.12:80": -1, "198.51.100.13:80": -1, "198.51.100.99:80": 1},
+			healthy: 0,
+			events: []ServiceTransition{
+				{Type: "service.quorum.lost", Service: "web", Reason: "healthy weight 0 below quorum 1 (3 of 3 real servers quiesced or disabled by an operator)"},
+			},
+		},
+		{name: "quiesced stays at weight 0 while the sorry server serves",
+			spec: func(s *model.VirtualService) {
+				s.Quorum = 4
+				s.Sorry = &model.RealServer{Address: netip.MustParseAddrPort("198.51.100.99:80"), Forward: "nat", Weight: 1}
+			},
+			prev:    allUp,
+			results: map[int]map[string]bool{0: all("dir1"), 1: all("dir1"), 2: all("dir1")},
+			admin:   map[int]string{2: model.AdminQuiesced},
+			applied: map[string]int{"198.51.100.11:80": -1, "198.51.100.12:80": -1, "198.51.100.13:80": 0, "198.51.100.99:80": 1},
+			healthy: 3,
+			events: []ServiceTransition{
+				{Type: "service.quorum.lost", Service: "web", Reason: "healthy weight 3 below quorum 4 (1 of 3 real servers quiesced or disabled by an operator)"},
+			},
+		},
 		{name: "hysteresis: reaching the quorum is not enough to regain it",
 			spec: func(s *model.VirtualService) {
 				s.Quorum, s.Hysteresis = 3, 2
@@ -181,8 +230,17 @@ func TestPlanServices(t *testing.T) {
 			if tt.prev != nil {
 				in.Prev = tt.prev(spec)
 			}
+			if tt.admin != nil {
+				in.Admin = map[RealServerRef]string{}
+				for i, a := range tt.admin {
+					in.Admin[RealServerRef{Service: spec.Name, Address: spec.RealServers[i].Address}] = a
+				}
+			}
 			out, events := PlanServices(in)
 			st := out["web"]
+			if tt.admin != nil && st.HealthyWeight != tt.healthy {
+				t.Errorf("healthy weight = %d, want %d", st.HealthyWeight, tt.healthy)
+			}
 			if diff := cmp.Diff(tt.applied, applied(st)); diff != "" {
 				t.Errorf("applied weights (-want +got):\n%s", diff)
 			}
