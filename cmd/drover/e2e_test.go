@@ -211,3 +211,23 @@ func TestConfigValidateExitStatus(t *testing.T) {
 		t.Errorf("agent with bad config created its data dir")
 	}
 }
+
+// drover realserver refuses what cannot name a real server before asking
+// the cluster anything.
+func TestRealServerCmdBadArguments(t *testing.T) {
+	busArgs := []string{"--bus-listen", freePort(t)}
+	for _, args := range [][]string{
+		{"realserver", "quiesce", "web", "198.51.100.21"},
+		{"realserver", "disable", "a.b", "198.51.100.21:80"},
+		{"realserver", "enable", "web", "[fe80::1%eth0]:80"},
+	} {
+		_, errs, code := drover(t, append(args, busArgs...)...)
+		if code != 2 || strings.Contains(errs, "goroutine") {
+			t.Errorf("%v: exit %d, stderr %q; want 2", args, code, errs)
+		}
+	}
+	_, errs, code := drover(t, append([]string{"realserver", "quiesce", "web", "198.51.100.21:80"}, busArgs...)...)
+	if code != 1 || !strings.Contains(errs, "cannot reach the bus") {
+		t.Errorf("without an agent: exit %d, stderr %q; want 1", code, errs)
+	}
+}

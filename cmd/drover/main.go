@@ -74,7 +74,7 @@ over the environment, which wins over the file. See docs/config.md.`,
 	root.SetVersionTemplate("drover {{.Version}}\n")
 	config.BindFlags(root.PersistentFlags())
 	root.AddCommand(newAgentCmd(), newStatusCmd(), newServicesCmd(), newEventsCmd(), newConfigCmd(), newVersionCmd(),
-		newNodeCmd(), newVIPCmd(), newVIPGuardCmd(), newLabCmd(), newMIBCmd(), newCIMCmd())
+		newNodeCmd(), newVIPCmd(), newRealServerCmd(), newVIPGuardCmd(), newLabCmd(), newMIBCmd(), newCIMCmd())
 	return root
 }
 

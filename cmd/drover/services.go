@@ -21,7 +21,8 @@ manager gave it, the service's quorum, and the connection counters summed
 over the directors.
 
 Weight is the configured weight; Applied is the weight the manager told the
-directors to program ("-": out of their tables). -o json prints the
+directors to program ("-": out of their tables); Admin is the operator's
+state of the real server (enabled, quiesced or disabled: drover realserver). -o json prints the
 services part of the status view (docs/bus.md, "Status view").`,
 		func(v model.View) any { return v.Services }, renderServices)
 }
@@ -120,7 +121,7 @@ func renderServices(w io.Writer, v model.View) {
 	}
 	// Like ipvsadm -Ln: a heading line per service, its real servers
 	// below, the columns aligned across all services.
-	header := []string{"  -> RemoteAddress:Port", "Forward", "Weight", "Applied", "ActiveConn", "InActConn", "Conns", "Health", "Since", "Reason"}
+	header := []string{"  -> RemoteAddress:Port", "Forward", "Weight", "Applied", "ActiveConn", "InActConn", "Conns", "Health", "Admin", "Since", "Reason"}
 	type block struct {
 		head string
 		rows [][]string
@@ -169,12 +170,19 @@ func renderServices(w io.Writer, v model.View) {
 			case !r.Known:
 				health = "unknown"
 			}
+			admin := "-"
+			switch {
+			case r.Admin != "":
+				admin = r.Admin
+			case !r.Sorry:
+				admin = model.AdminEnabled
+			}
 			since := "-"
 			if !r.Since.IsZero() {
 				since = age(v.Time.Sub(r.Since))
 			}
 			row := []string{"  -> " + r.Address, forwardWord(r.Forward), fmt.Sprint(r.Weight), applied,
-				fmt.Sprint(active), fmt.Sprint(inactive), fmt.Sprint(conns), health, since, orDash(r.Reason)}
+				fmt.Sprint(active), fmt.Sprint(inactive), fmt.Sprint(conns), health, admin, since, orDash(r.Reason)}
 			grow(row)
 			b.rows = append(b.rows, row)
 		}

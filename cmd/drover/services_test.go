@@ -28,7 +28,7 @@ func servicesView() model.View {
 				RealServers: []model.RealServerView{
 					{Address: "198.51.100.11:80", Forward: "nat", Weight: 1, Applied: 1, Healthy: true, Known: true, Reason: "up by dir1, dir2", Since: now.Add(-5 * time.Minute)},
 					{Address: "198.51.100.12:80", Forward: "nat", Weight: 2, Applied: -1, Known: true, Reason: "dir1: connect: connection refused", Since: now.Add(-3 * time.Second)},
-					{Address: "198.51.100.13:80", Forward: "nat", Weight: 3, Applied: -1, Reason: "not probed yet", Since: now.Add(-time.Second)},
+					{Address: "198.51.100.13:80", Forward: "nat", Weight: 3, Applied: 0, Admin: model.AdminQuiesced, Reason: "quiesced by an operator; not probed yet", Since: now.Add(-time.Second)},
 					{Address: "198.51.100.99:80", Forward: "nat", Weight: 1, Applied: -1, Sorry: true, Healthy: true, Known: true, Reason: "sorry server: standing by", Since: now.Add(-time.Hour)},
 				},
 				Directors: []model.DirectorCounter{
@@ -38,7 +38,7 @@ func servicesView() model.View {
 			{Name: "mail", Key: "FWM 5", Scheduler: "sh", Flags: []string{"sh-port"},
 				Quorum: model.QuorumView{HealthyWeight: 0, Needed: 1, RegainAt: 1}, SorryActive: false, Reason: "healthy weight 0 below quorum 1",
 				RealServers: []model.RealServerView{
-					{Address: "198.51.100.21:0", Forward: "dr", Weight: 1, Applied: -1, Known: true, Reason: "dir1: smtp: unexpected greeting \"HTTP/1.1 400 Bad Request\"", Since: now.Add(-20 * time.Second)},
+					{Address: "198.51.100.21:0", Forward: "dr", Weight: 1, Applied: -1, Known: true, Admin: model.AdminDisabled, Reason: "dir1: smtp: unexpected greeting \"HTTP/1.1 400 Bad Request\"", Since: now.Add(-20 * time.Second)},
 				}},
 		}}
 }
