@@ -546,6 +546,20 @@ func realServerEnabled(r model.RealServerView) uint16 {
 	return EnabledButOffline
 }
 
+// The RequestedState of a real server is its administrative state: 2
+// Enabled, 3 Disabled, 9 Quiesce; the sorry server has none.
+func realServerRequested(r model.RealServerView) uint16 {
+	switch {
+	case r.Sorry:
+		return ReqNotApplicable
+	case r.Admin == model.AdminDisabled:
+		return ReqDisabled
+	case r.Admin == model.AdminQuiesced:
+		return ReqQuiesce
+	}
+	return ReqEnabled
+}
+
 func (b *builder) realServerInstance(s model.ServiceView, r model.RealServerView) Instance {
 	kv := b.scoped("DRV_RealServer", realServerName(s.Name, r.Address))
 	var port Value
@@ -585,7 +599,7 @@ func (b *builder) realServerInstance(s model.ServiceView, r model.RealServerView
 	return newInstance("DRV_RealServer", append(kv,
 		"ElementName", r.Address, "OperationalStatus", []uint16{op}, "StatusDescriptions", reasons(r.Reason),
 		"HealthState", health, "CommunicationStatus", comm,
-		"EnabledState", realServerEnabled(r), "RequestedState", ReqNotApplicable, "TimeOfLastStateChange", nullTime(r.Since),
+		"EnabledState", realServerEnabled(r), "RequestedState", realServerRequested(r), "TimeOfLastStateChange", nullTime(r.Since),
 		"AccessContext", uint16(1), "OtherAccessContext", context,
 		"VirtualService", s.Name, "Address", r.Address, "Port", port, "Forward", nullString(r.Forward),
 		"Weight", uint32(max(r.Weight, 0)), "AppliedWeight", int64(r.Applied), "Healthy", r.Healthy, "Known", r.Known,

@@ -94,6 +94,8 @@ func (m *Methods) Invoke(ctx context.Context, path ObjectPath, method string, in
 	switch {
 	case decl.Name == "RequestStateChange" && inst.Class == "DRV_Node":
 		o, err = m.nodeStateChange(inst, in)
+	case decl.Name == "RequestStateChange" && inst.Class == "DRV_RealServer":
+		o, err = m.realServerStateChange(inst, in)
 	case decl.Name == "RequestStateChange":
 		o = outcome{ret: RSCNotSupported, out: map[string]Value{"Job": nil},
 			note: "no administrative state for " + inst.Class + " yet"}
@@ -278,6 +280,56 @@ func (m *Methods) nodeStateChange(node Instance, in map[string]Value) (outcome, 
 		return outcome{ret: RSCCompleted, out: out}, nil
 	case ReqDisabled, ReqShutDown, ReqTest, ReqDeferred, ReqReboot, ReqReset:
 		return outcome{ret: RSCInvalidTransition, out: out, note: "a node can only be enabled (2) or drained (6, 9)"}, nil
+	}
+	return outcome{ret: RSCInvalidParameter, out: out, note: fmt.Sprintf("RequestedState %d is not a state", state)}, nil
+}
+
+// realServerStateChange is RequestStateChange on DRV_RealServer: the
+// real server's administrative state, as `drover realserver` sets it: 2
+// Enabled, 3 Disabled (out of the directors' tables), 9 Quiesce (weight
+// 0). Like a node's, the change is recorded and carried out by the
+// manager: 4096, or 0 when RequestedState already says so. The sorry
+// server has no administrative state.
+func (m *Methods) realServerStateChange(rs Instance, in map[string]Value) (outcome, error) {
+	if err := checkParams(in, "RequestedState", "TimeoutPeriod"); err != nil {
+		return outcome{}, err
+	}
+	out := map[string]Value{"Job": nil}
+	if sorry, _ := rs.Get("Sorry").(bool); sorry {
+		return outcome{ret: RSCNotSupported, out: out, note: "the sorry server has no administrative state"}, nil
+	}
+	v, ok := param(in, "RequestedState")
+	if !ok || v == nil {
+		return outcome{ret: RSCInvalidParameter, out: out, note: "RequestedState missing"}, nil
+	}
+	state, ok := asUint16(v)
+	if !ok {
+		return outcome{}, modelErr(ErrInvalidParameter, "RequestedState %v is not a uint16", v)
+	}
+	if t, ok := param(in, "TimeoutPeriod"); ok && !zeroInterval(t) {
+		return outcome{ret: RSCTimeoutUnsupported, out: out, note: "the change is asynchronous; TimeoutPeriod is not supported"}, nil
+	}
+	service, _ := rs.Get("VirtualService").(string)
+	address, _ := rs.Get("Address").(string)
+	current, _ := rs.Get("RequestedState").(uint16)
+	change := func(want uint16, admin string) outcome {
+		if current == want {
+			return outcome{ret: RSCCompleted, out: out, note: "already " + admin}
+		}
+		return outcome{ret: RSCJobStarted, out: out, failed: RSCFailed, note: admin,
+			act: func(ctx context.Context) error { return m.inv.SetRealServerAdmin(ctx, service, address, admin) }}
+	}
+	switch state {
+	case ReqEnabled:
+		return change(ReqEnabled, "enabled"), nil
+	case ReqDisabled:
+		return change(ReqDisabled, "disabled"), nil
+	case ReqQuiesce:
+		return change(ReqQuiesce, "quiesced"), nil
+	case ReqNoChange:
+		return outcome{ret: RSCCompleted, out: out}, nil
+	case ReqShutDown, ReqOffline, ReqTest, ReqDeferred, ReqReboot, ReqReset:
+		return outcome{ret: RSCInvalidTransition, out: out, note: "a real server can only be enabled (2), disabled (3) or quiesced (9)"}, nil
 	}
 	return outcome{ret: RSCInvalidParameter, out: out, note: fmt.Sprintf("RequestedState %d is not a state", state)}, nil
 }

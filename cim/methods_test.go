@@ -97,7 +97,7 @@ func TestCIMMethodsRoleMatrix(t *testing.T) {
 	}{
 		{"drain dir1", nodePathOf("dir1"), "RequestStateChange", map[string]Value{"RequestedState": ReqOffline}, RSCJobStarted, []string{"drain dir1 true"}},
 		{"failover web", webSet, "Failover", map[string]Value{"FailoverTo": nodePathOf("dir1")}, FailoverCompleted, nil},
-		{"real server", rs21, "RequestStateChange", map[string]Value{"RequestedState": ReqDisabled}, RSCNotSupported, nil},
+		{"real server", rs21, "RequestStateChange", map[string]Value{"RequestedState": ReqDisabled}, RSCJobStarted, []string{"admin web-http 198.51.100.21:80 disabled"}},
 	}
 	principals := []struct {
 		name    string
@@ -317,5 +317,37 @@ func TestRESTMethodCall(t *testing.T) {
 	}
 	if n := len(audit.Entries()); n != 3 {
 		t.Errorf("%d audit entries, want 3", n)
+	}
+}
+
+// A real server's RequestStateChange records its administrative state:
+// 2 enabled, 3 disabled, 9 quiesced; what it already is completes at once;
+// other states are refused.
+func TestCIMMethodsRequestStateChangeRealServer(t *testing.T) {
+	op := WithPrincipal(context.Background(), Principal{User: "olga", Role: RoleOperator, Source: "192.0.2.2"})
+	for _, tc := range []struct {
+		state Value
+		ret   uint32
+		did   []string
+	}{
+		{ReqEnabled, RSCCompleted, nil}, // it is enabled
+		{ReqDisabled, RSCJobStarted, []string{"admin web-http 198.51.100.21:80 disabled"}},
+		{ReqQuiesce, RSCJobStarted, []string{"admin web-http 198.51.100.21:80 quiesced"}},
+		{ReqNoChange, RSCCompleted, nil},
+		{ReqOffline, RSCInvalidTransition, nil},
+		{ReqReboot, RSCInvalidTransition, nil},
+		{uint16(77), RSCInvalidParameter, nil},
+	} {
+		m, inv, audit := methodsFixture()
+		ret, _, err := m.Invoke(op, rs21, "RequestStateChange", map[string]Value{"RequestedState": tc.state})
+		if err != nil || ret != tc.ret {
+			t.Errorf("RequestedState %v: Invoke = %d, %v; want %d", tc.state, ret, err, tc.ret)
+		}
+		if diff := cmp.Diff(tc.did, inv.Calls()); diff != "" {
+			t.Errorf("RequestedState %v: invoker calls (-want +got):\n%s", tc.state, diff)
+		}
+		if es := audit.Entries(); len(es) != 1 || !strings.HasPrefix(es[0].Result, fmt.Sprint(tc.ret)) {
+			t.Errorf("RequestedState %v: audit %+v", tc.state, es)
+		}
 	}
 }
