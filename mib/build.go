@@ -130,7 +130,7 @@ func (b *builder) build(v model.View) *Tree {
 func (b *builder) estimate(v model.View) int {
 	n := 13 + 13*len(v.Nodes) + 9*len(v.VIPGroups)
 	for _, s := range v.Services {
-		n += 25 + 18*len(s.RealServers)
+		n += 25 + 19*len(s.RealServers)
 		for _, r := range s.RealServers {
 			n += 5 * len(r.Probes)
 		}
@@ -278,6 +278,8 @@ var (
 	schedulers = map[string]int32{"rr": 2, "wrr": 3, "lc": 4, "wlc": 5, "lblc": 6, "lblcr": 7,
 		"dh": 8, "sh": 9, "sed": 10, "nq": 11, "mh": 12, "fo": 13, "ovf": 14, "twos": 15}
 	forwards = map[string]int32{model.ForwardNAT: 1, model.ForwardDR: 2, model.ForwardTunnel: 3}
+	// adminStates is droverRsAdminState; the view leaves enabled empty.
+	adminStates = map[string]int32{"": 1, model.AdminEnabled: 1, model.AdminQuiesced: 2, model.AdminDisabled: 3}
 )
 
 // serviceKey splits a key as ipvsadm prints it ("TCP 192.0.2.10:80",
@@ -428,6 +430,7 @@ func (b *builder) realServer(now time.Time, vs uint32, svc string, r model.RealS
 	b.counter64(col(19), sum.BytesIn)
 	b.counter64(col(20), sum.BytesOut)
 	b.timestamp(col(21), b.disc.at("rs "+svc+" "+r.Address, per, now))
+	b.integer(col(22), adminStates[r.Admin])
 
 	for _, p := range r.Probes {
 		ci := append(slices.Clone(ri), NameHash(p.Node))

@@ -78,7 +78,7 @@ func TestFromEvent(t *testing.T) {
 			[]any{"dns", int32(2), uint32(0), uint32(1), int32(2)}},
 		{"droverServiceQuorumRegained", event(t, bus.EventQuorumRegainedSvc, "web-http", 17, bus.EventData{Service: "web-http"}),
 			[]agentx.OID{{NameHash("web-http")}, {NameHash("web-http")}, {NameHash("web-http")}, {NameHash("web-http")}, {NameHash("web-http")}},
-			[]any{"web-http", int32(1), uint32(150), uint32(120), int32(2)}},
+			[]any{"web-http", int32(1), uint32(100), uint32(120), int32(2)}},
 	}
 	seen := map[string]bool{}
 	for _, c := range cases {

@@ -18,7 +18,8 @@ var (
 // dir1 (manager) and dir2 direct, web1 is a real server whose agent died.
 // It has a VIP group with an IPv4 and an IPv6 address, one without an
 // owner, an address service with persistence, a sorry server and three
-// real servers (one down), an IPv6 UDP service and a firewall-mark service.
+// real servers (one down, one quiesced by an operator), an IPv6 UDP
+// service and a firewall-mark service.
 func ThreeNodeView() model.View {
 	t := ViewTime
 	ago := func(d time.Duration) time.Time { return t.Add(-d) }
@@ -47,16 +48,16 @@ func ThreeNodeView() model.View {
 		},
 		Services: []model.ServiceView{
 			{Name: "web-http", Key: "TCP 192.0.2.10:80", Scheduler: "wrr", Persistence: "5m0s/24",
-				Quorum: model.QuorumView{Have: true, HealthyWeight: 150, Needed: 100, RegainAt: 120},
-				Reason: "healthy weight 150 of 100 needed", Since: ago(45 * time.Minute), Epoch: 17,
+				Quorum: model.QuorumView{Have: true, HealthyWeight: 100, Needed: 100, RegainAt: 120},
+				Reason: "healthy weight 100 of 100 needed (1 of 3 real servers quiesced or disabled by an operator)", Since: ago(45 * time.Minute), Epoch: 17,
 				RealServers: []model.RealServerView{
 					{Address: "198.51.100.21:80", Forward: "nat", Weight: 100, Applied: 100, Healthy: true, Known: true,
 						Reason: "HTTP 200", Since: ago(45 * time.Minute), Probes: []model.ProbeView{
 							{Node: "dir1", Healthy: true, Known: true, Reason: "HTTP 200", Since: ago(45 * time.Minute)},
 							{Node: "dir2", Healthy: true, Known: true, Reason: "HTTP 200", Since: ago(44 * time.Minute)},
 						}},
-					{Address: "198.51.100.22:80", Forward: "nat", Weight: 50, Applied: 50, Healthy: true, Known: true,
-						Reason: "HTTP 200", Since: ago(40 * time.Minute), Probes: []model.ProbeView{
+					{Address: "198.51.100.22:80", Forward: "nat", Weight: 50, Applied: 0, Admin: model.AdminQuiesced, Healthy: true, Known: true,
+						Reason: "quiesced by an operator; HTTP 200", Since: ago(40 * time.Minute), Probes: []model.ProbeView{
 							{Node: "dir1", Healthy: true, Known: true, Reason: "HTTP 200", Since: ago(40 * time.Minute)},
 						}},
 					{Address: "198.51.100.23:80", Forward: "nat", Weight: 100, Node: "web1", Applied: 0, Known: true,
@@ -69,7 +70,7 @@ func ThreeNodeView() model.View {
 				Directors: []model.DirectorCounter{
 					{Node: "dir1", At: ago(time.Second), Stats: counters(3000), Dests: []model.DestCounter{
 						{Address: "198.51.100.21:80", Weight: 100, Active: 12, Inactive: 30, Stats: counters(2000)},
-						{Address: "198.51.100.22:80", Weight: 50, Active: 6, Inactive: 15, Stats: counters(1000)},
+						{Address: "198.51.100.22:80", Weight: 0, Active: 6, Inactive: 15, Stats: counters(1000)},
 						{Address: "198.51.100.23:80", Weight: 0, Stats: counters(0)},
 					}},
 					{Node: "dir2", At: ago(time.Second), Stats: counters(5), Dests: []model.DestCounter{
