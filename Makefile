@@ -64,13 +64,22 @@ test-unit:
 	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 15m $$($(GO) list ./... | grep -v '/cmd/drover/lab$$') && \
 	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 15m $(LAB_PKG)
 
-## fuzz: run every fuzzer for FUZZTIME (default 3s) on top of its seed corpus
+## fuzz: run every fuzzer for FUZZTIME (default 3s) on top of its seed corpus.
+## A run that ends in a bare "context deadline exceeded" with no failing
+## input written is Go 1.26's fuzz coordinator racing its own deadline
+## (golang/go#75804, fixed in Go 1.27), not a finding: it is reported and
+## the fuzzer runs again once.
 fuzz:
 	@set -e; for pkg in $$($(GO) list ./...); do \
 		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
 			echo "fuzz $$pkg $$f"; \
-			out=$$($(GO) test -run '^$$' -fuzz "^$$f\$$" -fuzztime $(FUZZTIME) $$pkg 2>&1) || \
-				{ echo "$$out" | grep -v '^fuzz: elapsed'; exit 1; }; \
+			for try in 1 2; do \
+				if out=$$($(GO) test -run '^$$' -fuzz "^$$f\$$" -fuzztime $(FUZZTIME) $$pkg 2>&1); then break; fi; \
+				if [ $$try = 1 ] && echo "$$out" | grep -q 'context deadline exceeded' && \
+					! echo "$$out" | grep -q 'Failing input written'; then \
+					echo "  (context deadline exceeded without a failing input: golang/go#75804; running again)"; continue; fi; \
+				echo "$$out" | grep -v '^fuzz: elapsed'; exit 1; \
+			done; \
 		done; done
 
 ## lint: gofmt, go vet, staticcheck
