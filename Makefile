@@ -54,14 +54,15 @@ base-mibs:
 test: deps lint test-unit fuzz test-kernel
 
 # As root, privileged tests (network namespaces) must run: they fail
-# instead of skipping when they cannot. The lab's failover tests run on
-# their own afterwards: they measure sub-second timers (100 ms heartbeats,
-# a 400 ms self-fence), which the other packages' race-detector runs
-# would starve of CPU on a small machine.
+# instead of skipping when they cannot. Packages run one at a time (-p 1):
+# the agent's and the lab's failover tests measure sub-second timers
+# (100 ms heartbeats, a 400 ms self-fence, lease renewals), which another
+# package's race-detector run (SNMP walks of 10,000 rows, say) would
+# starve of CPU on a small machine. The lab runs last.
 LAB_PKG := ./cmd/drover/lab
 test-unit:
 	if [ "$$(id -u)" = 0 ]; then export DROVER_PRIVILEGED_TESTS=1; fi; \
-	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 15m $$($(GO) list ./... | grep -v '/cmd/drover/lab$$') && \
+	CGO_ENABLED=1 $(GO) test -p 1 -race -count=1 -timeout 15m $$($(GO) list ./... | grep -v '/cmd/drover/lab$$') && \
 	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 15m $(LAB_PKG)
 
 ## fuzz: run every fuzzer for FUZZTIME (default 3s) on top of its seed corpus.
