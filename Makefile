@@ -10,7 +10,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 FUZZTIME ?= 3s
 
-.PHONY: all build deps demo test test-unit fuzz lint bench bench-failover kernellab-deps test-kernel bench-kernel base-mibs clean
+.PHONY: test-lab all build deps demo test test-unit fuzz lint bench bench-failover kernellab-deps test-kernel bench-kernel base-mibs clean
 
 all: build
 
@@ -63,7 +63,22 @@ LAB_PKG := ./cmd/drover/lab
 test-unit:
 	if [ "$$(id -u)" = 0 ]; then export DROVER_PRIVILEGED_TESTS=1; fi; \
 	CGO_ENABLED=1 $(GO) test -p 1 -race -count=1 -timeout 15m $$($(GO) list ./... | grep -v '/cmd/drover/lab$$') && \
-	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 15m $(LAB_PKG)
+	$(MAKE) --no-print-directory test-lab
+
+# test-lab: the lab's failover tests assert sub-second service gaps and
+# "no probe lost" on real processes in namespaces; on a shared VM a host
+# stall of a few hundred milliseconds can break one. A failed test runs
+# once more, alone, and the output says so; failing twice fails.
+test-lab:
+	@if [ "$$(id -u)" = 0 ]; then export DROVER_PRIVILEGED_TESTS=1; fi; \
+	log=$$(mktemp); trap 'rm -f "$$log"' EXIT; \
+	if CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 15m -v $(LAB_PKG) >"$$log" 2>&1; then \
+		grep -E '^(ok|--- SKIP)|(vip|soak|lb)_linux_test.go:[0-9]+: ' "$$log"; exit 0; fi; \
+	cat "$$log"; \
+	failed=$$(sed -n 's/^--- FAIL: \(Test[A-Za-z0-9_]*\).*/\1/p' "$$log" | sort -u | paste -sd'|'); \
+	if [ -z "$$failed" ]; then exit 1; fi; \
+	echo "test-lab: $$failed failed; running it once more, alone"; \
+	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 15m -run "^($$failed)$$" $(LAB_PKG)
 
 ## fuzz: run every fuzzer for FUZZTIME (default 3s) on top of its seed corpus.
 ## A run that ends in a bare "context deadline exceeded" with no failing
