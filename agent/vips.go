@@ -201,7 +201,11 @@ func (a *Agent) reconcileVIPs(ctx context.Context, now time.Time) {
 		case decided && as.Owner == a.cfg.Node && !fresh && !held[g.Name]:
 			continue // wait for a current decision
 		case decided && as.Owner == a.cfg.Node:
-			if as.From != "" && as.From != a.cfg.Node && !held[g.Name] && !a.letGo(as.From, g.Name) && now.Sub(as.Since) < 2*time.Second {
+			// A group this node yielded (still up on lo, not answering
+			// ARP) is not answered here: taking it back must wait for the
+			// owner it was handed to to let go, like any handover.
+			answering := held[g.Name] && !yielded[g.Name]
+			if as.From != "" && as.From != a.cfg.Node && !answering && !a.letGo(as.From, g.Name) && now.Sub(as.Since) < 2*time.Second {
 				continue // the previous owner has not stopped answering ARP yet
 			}
 			a.acquireVIP(ctx, gc, yielded[g.Name], as.Reason, now)
