@@ -275,8 +275,10 @@ func (a *Agent) leave() {
 		a.recordOwnLeave(rctx, stores.Nodes)
 		rcancel()
 	}
+	if el != nil {
+		el.Resign(ctx) // also gives up a grant kept to resume after a bus stall
+	}
 	if el != nil && leader {
-		el.Resign(ctx)
 		a.emit(bus.EventManagerResigned, a.cfg.Node, epoch, bus.EventData{Node: a.cfg.Node, Epoch: epoch, Reason: "shutdown"})
 	}
 	if err := a.pub.Flush(ctx); err != nil {

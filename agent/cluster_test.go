@@ -213,7 +213,7 @@ func without(xs []int, x int) []int {
 	return out
 }
 
-func testClusterFailover(t *testing.T, n int) {
+func testClusterFailover(t *testing.T, n int, partition time.Duration) {
 	c := newTestCluster(t, n)
 	everyone := all(n)
 	formed := time.Now()
@@ -246,6 +246,7 @@ func testClusterFailover(t *testing.T, n int) {
 	// Cut the manager's routes: it reports no quorum and no manager; the
 	// rest elect another and carry on.
 	iso := c.index(mgr3)
+	isolated := time.Now()
 	c.isolate(iso)
 	rest = without(everyone, iso)
 	mgr4, epoch4 := c.waitAgreedNot(40*time.Second, rest, mgr3)
@@ -260,19 +261,94 @@ func testClusterFailover(t *testing.T, n int) {
 		t.Fatalf("leaders during partition = %v, want [%s]", ls, mgr4)
 	}
 
-	// Heal: one view again.
+	// Heal: one view again, with the same manager at the same epoch. The
+	// partition lasts longer than nats-server's Raft election timeout (4–9
+	// s), so the cut-off node has campaigned for the streams it follows and
+	// comes back with a higher Raft term, which makes the majority's leaders
+	// of those streams step down and elect again (nats-server has no Raft
+	// pre-vote). It led the lease's stream (the manager keeps it): it
+	// answers as that stream's leader for a moment after the heal, and
+	// after 10 s without quorum it steps down and campaigns too. The
+	// manager rides out stale answers, and when its renewals stall past
+	// TTL·4/5 it steps down and then renews its own lease again.
+	if d := partition - time.Since(isolated); d > 0 {
+		time.Sleep(d)
+	}
+	healed := time.Now()
 	c.heal()
 	mgr5, epoch5 := c.waitAgreed(60*time.Second, everyone)
+	t.Logf("after heal: manager %s at epoch %d agreed after %v", mgr5, epoch5, time.Since(healed).Round(time.Millisecond))
 	if mgr5 != mgr4 || epoch5 != epoch4 {
 		t.Fatalf("after heal: manager %s epoch %d, want %s at %d", mgr5, epoch5, mgr4, epoch4)
 	}
+	// The stream elections the heal sets off come up to 9 s later. Nobody
+	// else may lead meanwhile; the manager may step down while its
+	// renewals stall, and must be back at its epoch at the end.
+	var without time.Duration
+	for end := time.Now().Add(12 * time.Second); time.Now().Before(end); {
+		time.Sleep(50 * time.Millisecond)
+		switch ls := c.leaders(); {
+		case len(ls) == 0:
+			without += 50 * time.Millisecond
+		case len(ls) != 1 || ls[0] != mgr4:
+			t.Fatalf("%v after the heal: leaders %v, want only %s", time.Since(healed).Round(time.Millisecond), ls, mgr4)
+		}
+	}
+	mgr6, epoch6 := c.waitAgreed(30*time.Second, everyone)
+	t.Logf("12 s after heal: manager %s at epoch %d; without a manager for about %v", mgr6, epoch6, without)
+	if mgr6 != mgr4 || epoch6 != epoch4 {
+		t.Fatalf("after the heal settled: manager %s epoch %d, want %s at %d", mgr6, epoch6, mgr4, epoch4)
+	}
 }
 
-func TestThreeNodeFailoverAndPartition(t *testing.T) { testClusterFailover(t, 3) }
+func TestThreeNodeFailoverAndPartition(t *testing.T) { testClusterFailover(t, 3, 10*time.Second) }
+
+// TestManagerKeepsEpochAcrossHeal cuts the first manager off for 20 s: it
+// led the lease's stream, and in that time it steps down from it and
+// campaigns for it, so the heal makes the majority's lease stream leader
+// step down and elect again. The manager's renewals stall for that
+// election (4–9 s, longer than the TTL); it may step down, but it renews
+// its own lease again afterwards: no other node manages, and the epoch
+// stays.
+func TestManagerKeepsEpochAcrossHeal(t *testing.T) {
+	if testing.Short() {
+		t.Skip("20 s partition in -short mode")
+	}
+	c := newTestCluster(t, 3)
+	everyone := all(3)
+	mgr, _ := c.waitAgreed(60*time.Second, everyone)
+	iso := c.index(mgr)
+	isolated := time.Now()
+	c.isolate(iso)
+	rest := without(everyone, iso)
+	mgr2, epoch2 := c.waitAgreedNot(40*time.Second, rest, mgr)
+	time.Sleep(20*time.Second - time.Since(isolated))
+	healed := time.Now()
+	c.heal()
+	var gap, longest, cur time.Duration
+	for end := time.Now().Add(15 * time.Second); time.Now().Before(end); {
+		time.Sleep(50 * time.Millisecond)
+		switch ls := c.leaders(); {
+		case len(ls) == 0:
+			gap += 50 * time.Millisecond
+			cur += 50 * time.Millisecond
+			longest = max(longest, cur)
+		case len(ls) != 1 || ls[0] != mgr2:
+			t.Fatalf("%v after the heal: leaders %v, want only %s", time.Since(healed).Round(time.Millisecond), ls, mgr2)
+		default:
+			cur = 0
+		}
+	}
+	m, epoch := c.waitAgreed(30*time.Second, everyone)
+	t.Logf("heal after 20 s: manager %s at epoch %d; without a manager for %v in all, %v at most at once", m, epoch, gap, longest)
+	if m != mgr2 || epoch != epoch2 {
+		t.Fatalf("after the heal: manager %s at epoch %d, want %s still at %d", m, epoch, mgr2, epoch2)
+	}
+}
 
 func TestFiveNodeFailoverAndPartition(t *testing.T) {
 	if testing.Short() {
 		t.Skip("5-node cluster in -short mode")
 	}
-	testClusterFailover(t, 5)
+	testClusterFailover(t, 5, 10*time.Second)
 }

@@ -223,10 +223,10 @@ func TestVIPFailoverHandoverFencing(t *testing.T) {
 	}
 
 	// Drain n1: web moves to n2; undrain: back to n1.
-	kv := desiredKV(t, vc.agents[2])
-	putDrain(t, kv, "n1", true)
+	js := busJS(t, vc.agents[2])
+	putDrain(t, js, "n1", true)
 	vc.waitHolder(10*time.Second, "n2")
-	putDrain(t, kv, "n1", false)
+	putDrain(t, js, "n1", false)
 	vc.waitHolder(10*time.Second, "n1")
 
 	if n := vc.twice.Load(); n != 0 {
@@ -234,25 +234,29 @@ func TestVIPFailoverHandoverFencing(t *testing.T) {
 	}
 }
 
-func desiredKV(t *testing.T, r *running) jetstream.KeyValue {
+// busJS is a JetStream handle on agent r's bus, as the drover CLI has.
+func busJS(t *testing.T, r *running) jetstream.JetStream {
 	t.Helper()
 	nc, err := bus.Connect(bus.ClientConfig{URLs: []string{r.ClientURL()}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(nc.Close)
-	js, _ := jetstream.New(nc)
-	kv, err := js.KeyValue(context.Background(), bus.Subjects{Cluster: "test"}.DesiredBucket())
+	js, err := jetstream.New(nc)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return kv
+	return js
 }
 
-func putDrain(t *testing.T, kv jetstream.KeyValue, node string, on bool) {
+// putDrain drains or undrains node the way `drover node drain` does: it
+// keeps trying while the desired bucket's Raft group elects a leader (as
+// it does after an agent's restart).
+func putDrain(t *testing.T, js jetstream.JetStream, node string, on bool) {
 	t.Helper()
-	b, _ := bus.Encode(bus.Desired{V: bus.Version, Drained: on, At: time.Now()})
-	if _, err := kv.Put(context.Background(), "drain."+node, b); err != nil {
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := bus.PutDesired(ctx, js, "test", "drain."+node, bus.Desired{Drained: on}); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -21,6 +21,9 @@ type fakeLease struct {
 	// taken over.
 	noExpiry  bool
 	takeovers int
+	// stale answers the next renewals as a stream leader deposed by a
+	// partition does right after the heal: the lease reads as absent.
+	stale int
 }
 
 func (f *fakeLease) expired() bool {
@@ -56,7 +59,14 @@ func (f *fakeLease) Renew(_ context.Context, g Grant) (Grant, error) {
 	if f.down {
 		return g, errors.New("timeout")
 	}
-	if f.expired() || g.Revision != f.rev {
+	if f.stale > 0 {
+		f.stale--
+		return g, ErrLeaseMissing
+	}
+	if f.expired() {
+		return g, ErrLeaseMissing
+	}
+	if g.Revision != f.rev {
 		return g, ErrLeaseLost
 	}
 	f.rev++
@@ -195,5 +205,126 @@ func TestElectorTakesOverUnrenewedLease(t *testing.T) {
 	}
 	if store.takeovers != 1 || aDown.IsZero() || !aDown.Before(bUp) {
 		t.Fatalf("takeovers %d, a down at %v, b up at %v", store.takeovers, aDown, bUp)
+	}
+}
+
+// A stall of the whole bus longer than the TTL (the lease stream electing a
+// Raft leader): the holder steps down in time, then renews its grant again
+// at the same epoch; a candidate that could not read the lease either does
+// not take it over in the meantime.
+func TestElectorResumesAfterBusStall(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		noExpiry  bool
+		wantEpoch uint64 // a's epoch once the bus is back
+	}{
+		{"lease kept by the server", true, 1},
+		{"lease expired by the server", false, 0}, // a new epoch, whoever wins
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			now := time.Unix(1000, 0)
+			store := &fakeLease{now: &now, ttl: 2 * time.Second, noExpiry: tc.noExpiry}
+			a := NewElector(&callerLease{store, "a"}, 2*time.Second, 100*time.Millisecond)
+			b := NewElector(&callerLease{store, "b"}, 2*time.Second, 100*time.Millisecond)
+			ctx := context.Background()
+			if d := a.Step(ctx, now, true); d.Change != Elected {
+				t.Fatalf("a = %+v", d)
+			}
+			// b watches a renew for a while, then the bus stalls for 6 s.
+			var aDown time.Time
+			for i := range 100 {
+				now = now.Add(100 * time.Millisecond)
+				store.down = i >= 20 && i < 80
+				if d := a.Step(ctx, now, true); d.Change == SteppedDown {
+					aDown = now
+				}
+				if d := b.Step(ctx, now, true); d.Change == Elected && !tc.noExpiry {
+					break // the server expired the lease: b may create it anew
+				} else if d.Change == Elected {
+					t.Fatalf("b elected at step %d (%+v) while a could resume", i, d)
+				}
+			}
+			if aDown.IsZero() || aDown.Sub(time.Unix(1000, 0)) > 4*time.Second {
+				t.Fatalf("a stepped down at %v, want within TTL·4/5 of the stall", aDown)
+			}
+			aLeads, aEpoch := a.Leader()
+			bLeads, _ := b.Leader()
+			if aLeads == bLeads {
+				t.Fatalf("after the stall: a leads %v, b leads %v; want exactly one", aLeads, bLeads)
+			}
+			if tc.wantEpoch != 0 && (!aLeads || aEpoch != tc.wantEpoch || store.takeovers != 0) {
+				t.Fatalf("a leads %v at epoch %d (takeovers %d), want a again at epoch %d", aLeads, aEpoch, store.takeovers, tc.wantEpoch)
+			}
+		})
+	}
+}
+
+// A holder that stepped down for failed renewals and shuts down before it
+// could resume gives the lease up; one whose lease was taken meanwhile
+// becomes an ordinary candidate.
+func TestElectorKeptGrant(t *testing.T) {
+	now := time.Unix(1000, 0)
+	store := &fakeLease{now: &now, ttl: 2 * time.Second, noExpiry: true}
+	a := NewElector(&callerLease{store, "a"}, 2*time.Second, 100*time.Millisecond)
+	ctx := context.Background()
+	a.Step(ctx, now, true)
+	store.down = true
+	for range 20 {
+		now = now.Add(100 * time.Millisecond)
+		a.Step(ctx, now, true)
+	}
+	if l, _ := a.Leader(); l {
+		t.Fatal("a still leads after 2 s without a renewal")
+	}
+	store.down = false
+	if a.Resign(ctx) {
+		t.Error("Resign reported a manager that had stepped down")
+	}
+	if store.holder != "" {
+		t.Errorf("kept grant not released on Resign: holder %q", store.holder)
+	}
+
+	// Taken meanwhile: resuming fails, a campaigns and finds it held.
+	b := NewElector(&callerLease{store, "b"}, 2*time.Second, 100*time.Millisecond)
+	a.Step(ctx, now, true)
+	if l, _ := a.Leader(); !l {
+		t.Fatal("a not elected on a free lease")
+	}
+	store.down = true
+	for range 20 {
+		now = now.Add(100 * time.Millisecond)
+		a.Step(ctx, now, true)
+	}
+	store.down = false
+	store.holder = "" // as if expired and created by b
+	if d := b.Step(ctx, now, true); d.Change != Elected {
+		t.Fatalf("b = %+v", d)
+	}
+	now = now.Add(100 * time.Millisecond)
+	if d := a.Step(ctx, now, true); d.Change != Unchanged {
+		t.Fatalf("a resuming a lease b holds = %+v, want unchanged", d)
+	}
+	if l, _ := a.Leader(); l {
+		t.Fatal("a leads beside b")
+	}
+}
+
+// Renewals answered by a deposed stream leader (the lease reads as absent)
+// do not make the manager step down before its deadline.
+func TestElectorRidesOutStaleAnswers(t *testing.T) {
+	now := time.Unix(1000, 0)
+	store := &fakeLease{now: &now, ttl: 2 * time.Second}
+	a := NewElector(&callerLease{store, "a"}, 2*time.Second, 100*time.Millisecond)
+	ctx := context.Background()
+	a.Step(ctx, now, true)
+	store.stale = 3
+	for i := range 30 {
+		now = now.Add(100 * time.Millisecond)
+		if d := a.Step(ctx, now, true); d.Change != Unchanged {
+			t.Fatalf("step %d: %+v", i, d)
+		}
+	}
+	if l, epoch := a.Leader(); !l || epoch != 1 || store.stale != 0 {
+		t.Fatalf("a leads %v at epoch %d (%d stale answers left)", l, epoch, store.stale)
 	}
 }

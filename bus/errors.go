@@ -21,4 +21,11 @@ var (
 	// ErrLeaseLost is returned by Lease.Renew when the lease changed under
 	// us: it expired, or someone else took it.
 	ErrLeaseLost = errors.New("manager lease lost")
+	// ErrLeaseMissing is returned by Lease.Renew when the compare-and-swap
+	// failed and the lease then reads as absent. Either it expired, or the
+	// answers came from a replica that has not caught up, or from a stream
+	// leader deposed by a partition that does not know it yet (seen right
+	// after a heal). A manager keeps renewing until its deadline; a node
+	// resuming a kept grant campaigns afresh.
+	ErrLeaseMissing = errors.New("manager lease not found")
 )

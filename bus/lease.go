@@ -88,7 +88,8 @@ func (l *Lease) TakeOver(ctx context.Context, rev uint64) (Grant, error) {
 }
 
 // Renew extends g by rewriting the lease at its last revision. It returns
-// ErrLeaseLost if the lease is no longer the one g holds.
+// ErrLeaseLost if the lease is now another holder's, ErrLeaseMissing if
+// it reads as absent.
 func (l *Lease) Renew(ctx context.Context, g Grant) (Grant, error) {
 	v, err := Encode(LeaseValue{V: Version, Holder: l.node, Boot: l.boot, Epoch: g.Epoch, Acquired: g.Acquired, Renewed: l.now()})
 	if err != nil {
@@ -101,8 +102,11 @@ func (l *Lease) Renew(ctx context.Context, g Grant) (Grant, error) {
 			// stored after all. A value naming this process and this epoch
 			// can only be our own write, so we carry on from its revision.
 			e, gerr := l.kv.Get(ctx, LeaseKey)
-			if gerr != nil {
-				return g, fmt.Errorf("%w: %v", ErrLeaseLost, gerr)
+			switch {
+			case errors.Is(gerr, jetstream.ErrKeyNotFound):
+				return g, fmt.Errorf("%w after a failed renewal at revision %d", ErrLeaseMissing, g.Revision)
+			case gerr != nil:
+				return g, fmt.Errorf("reading manager lease after a failed renewal: %w", gerr)
 			}
 			cur, derr := DecodeLeaseValue(e.Value())
 			if derr == nil && cur.Holder == l.node && cur.Boot == l.boot && cur.Epoch == g.Epoch {

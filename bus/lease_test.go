@@ -43,8 +43,15 @@ func TestLeaseOnRealKV(t *testing.T) {
 	if gb.Epoch <= ga.Epoch {
 		t.Fatalf("b epoch %d, want > %d", gb.Epoch, ga.Epoch)
 	}
-	// Left alone, the lease expires after its TTL and a can take it back.
-	deadline := time.Now().Add(5 * time.Second)
+	// Left alone, the lease outlives one TTL (a candidate takes it over by
+	// CAS then; the server keeps it for a holder to resume), and the server
+	// expires it after LeaseKeepFactor TTLs, when a can create it anew.
+	const ttl = 2 * time.Second // openTestStores
+	time.Sleep(ttl + ttl/2)
+	if _, err := a.Acquire(ctx); !errors.Is(err, ErrLeaseHeld) {
+		t.Fatalf("a.Acquire 1.5 TTL after b's last write: %v, want ErrLeaseHeld", err)
+	}
+	deadline := time.Now().Add(LeaseKeepFactor*ttl + 5*time.Second)
 	for {
 		g, err := a.Acquire(ctx)
 		if err == nil {

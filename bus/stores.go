@@ -23,6 +23,15 @@ type StoreConfig struct {
 	EventsMaxBytes int64
 }
 
+// LeaseKeepFactor is how many lease TTLs the server keeps an unrenewed
+// lease before it expires it. Nothing waits for that expiry: a candidate
+// takes over a lease it has seen unrenewed for one TTL by compare-and-swap
+// (see Elector). Keeping it longer lets a manager whose renewals stalled
+// while the lease's stream elected a Raft leader (4–9 s in nats-server,
+// longer than the TTL) renew the same lease afterwards, at the same epoch,
+// instead of finding it expired and the managership up for grabs.
+const LeaseKeepFactor = 3
+
 // Stores are the cluster's JetStream buckets and stream.
 type Stores struct {
 	JS       jetstream.JetStream
@@ -50,7 +59,7 @@ func OpenStores(ctx context.Context, js jetstream.JetStream, s Subjects, cfg Sto
 		dst *jetstream.KeyValue
 		cfg jetstream.KeyValueConfig
 	}{
-		{&st.Election, jetstream.KeyValueConfig{Bucket: s.ElectionBucket(), Description: "Drover manager lease", History: 1, TTL: cfg.LeaseTTL}},
+		{&st.Election, jetstream.KeyValueConfig{Bucket: s.ElectionBucket(), Description: "Drover manager lease", History: 1, TTL: LeaseKeepFactor * cfg.LeaseTTL}},
 		{&st.Nodes, jetstream.KeyValueConfig{Bucket: s.NodesBucket(), Description: "Drover membership records", History: 5}},
 		{&st.VIPs, jetstream.KeyValueConfig{Bucket: s.VIPsBucket(), Description: "Drover VIP group assignments", History: 5}},
 		{&st.Desired, jetstream.KeyValueConfig{Bucket: s.DesiredBucket(), Description: "Drover operator requests (drains, moves)", History: 5}},
