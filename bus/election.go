@@ -100,7 +100,14 @@ func (e *Elector) Step(ctx context.Context, now time.Time, quorum bool) Decision
 	defer cancel()
 	if e.resume {
 		g, err := e.store.Renew(cctx, e.grant)
+		if err == nil && g.Adopted {
+			g, err = e.store.Renew(cctx, g) // a write of our own to count from
+		}
 		switch {
+		case err == nil && g.Adopted:
+			e.grant = g
+			e.nextTry = now.Add(e.retry)
+			return Decision{}
 		case err == nil:
 			e.resume, e.seenRev = false, 0
 			e.leader, e.grant, e.lastRenew = true, g, now
@@ -159,6 +166,11 @@ func (e *Elector) stepLeader(ctx context.Context, now time.Time, quorum bool) De
 	defer cancel()
 	g, err := e.store.Renew(cctx, e.grant)
 	switch {
+	case err == nil && g.Adopted:
+		// An earlier renewal was stored after all, at a time we do not
+		// know: take its revision, keep the deadline, renew next step.
+		e.grant = g
+		return Decision{}
 	case err == nil:
 		e.grant, e.lastRenew = g, now
 		e.deadline = now.Add(e.ttl - e.ttl/5)

@@ -24,6 +24,10 @@ type fakeLease struct {
 	// stale answers the next renewals as a stream leader deposed by a
 	// partition does right after the heal: the lease reads as absent.
 	stale int
+	// loseReply stores the next renewal but fails it as a lost reply would;
+	// unacked is the revision it was stored at.
+	loseReply bool
+	unacked   uint64
 }
 
 func (f *fakeLease) expired() bool {
@@ -63,6 +67,17 @@ func (f *fakeLease) Renew(_ context.Context, g Grant) (Grant, error) {
 		f.stale--
 		return g, ErrLeaseMissing
 	}
+	if f.loseReply {
+		// Stored, but the reply never comes back.
+		f.loseReply = false
+		f.rev++
+		f.written, f.unacked = *f.now, f.rev
+		return g, errors.New("timeout")
+	}
+	if g.Revision != f.rev && f.rev == f.unacked && !f.expired() {
+		g.Revision, g.Adopted = f.rev, true // Lease.Renew recognises its own write
+		return g, nil
+	}
 	if f.expired() {
 		return g, ErrLeaseMissing
 	}
@@ -71,7 +86,7 @@ func (f *fakeLease) Renew(_ context.Context, g Grant) (Grant, error) {
 	}
 	f.rev++
 	f.written = *f.now
-	g.Revision = f.rev
+	g.Revision, g.Adopted = f.rev, false
 	return g, nil
 }
 
@@ -326,5 +341,30 @@ func TestElectorRidesOutStaleAnswers(t *testing.T) {
 	}
 	if l, epoch := a.Leader(); !l || epoch != 1 || store.stale != 0 {
 		t.Fatalf("a leads %v at epoch %d (%d stale answers left)", l, epoch, store.stale)
+	}
+}
+
+// A renewal stored although its reply was lost is recognised, but it does
+// not extend the manager's deadline: when it was stored is unknown, and a
+// candidate counts its TTL from when it saw it. If the bus then fails for
+// good, the manager stops TTL·4/5 after its last acknowledged renewal.
+func TestElectorAdoptedRenewalDoesNotExtend(t *testing.T) {
+	now := time.Unix(1000, 0)
+	start := now
+	store := &fakeLease{now: &now, ttl: 2 * time.Second}
+	a := NewElector(&callerLease{store, "a"}, 2*time.Second, 100*time.Millisecond)
+	ctx := context.Background()
+	a.Step(ctx, now, true)
+	var down time.Time
+	for i := 1; i <= 30 && down.IsZero(); i++ {
+		now = now.Add(100 * time.Millisecond)
+		store.loseReply = i == 5 // the renewal due at 0.5 s is stored at 0.5 s, unacknowledged
+		store.down = i > 6       // after a has adopted it at 0.6 s
+		if d := a.Step(ctx, now, true); d.Change == SteppedDown {
+			down = now
+		}
+	}
+	if down.IsZero() || down.Sub(start) > 1600*time.Millisecond {
+		t.Fatalf("a stepped down %v after its last acknowledged renewal, want by TTL·4/5 = 1.6s", down.Sub(start))
 	}
 }

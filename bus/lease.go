@@ -34,6 +34,11 @@ type Grant struct {
 	Epoch    uint64 // the revision of the creating write
 	Revision uint64 // the revision of the latest write, for the next CAS
 	Acquired time.Time
+	// Adopted is set by a Renew that wrote nothing but found an earlier
+	// renewal of ours stored although its reply was lost. When that write
+	// was stored is unknown, so it does not extend the lease: the caller
+	// renews again, at Revision.
+	Adopted bool
 }
 
 // HeldError is returned by Acquire when someone holds the lease; Revision
@@ -110,14 +115,14 @@ func (l *Lease) Renew(ctx context.Context, g Grant) (Grant, error) {
 			}
 			cur, derr := DecodeLeaseValue(e.Value())
 			if derr == nil && cur.Holder == l.node && cur.Boot == l.boot && cur.Epoch == g.Epoch {
-				g.Revision = e.Revision()
+				g.Revision, g.Adopted = e.Revision(), true
 				return g, nil
 			}
 			return g, fmt.Errorf("%w: now held by %s (boot %s) at revision %d", ErrLeaseLost, cur.Holder, cur.Boot, e.Revision())
 		}
 		return g, fmt.Errorf("renewing manager lease: %w", err)
 	}
-	g.Revision = rev
+	g.Revision, g.Adopted = rev, false
 	return g, nil
 }
 
