@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -197,6 +198,74 @@ func ask(t *testing.T, c *HTTPClient, addr netip.AddrPort, n int) map[string]int
 		got[name]++
 	}
 	return got
+}
+
+// askScheduled is ask for n requests to vip, followed by checks on the
+// director (dir1). It compares IPVS's scheduling counts (the Conns of
+// `ipvsadm --stats`) before and after: every request must have been
+// scheduled (none rode on an old connection entry), and the schedulings
+// per real server must follow want within ±slack. It returns the answers
+// and the slack they need: slack plus the connections IPVS scheduled
+// beyond one per request. That happened once, in CI in the VM: 303
+// schedulings for 300 requests, rs3 scheduled 151 times and answering
+// 148; why is not established (no request failed or was retried by the
+// client).
+func askScheduled(t *testing.T, l *Lab, c *HTTPClient, vip string, n int, want map[string]int, slack int) (map[string]int, int) {
+	t.Helper()
+	before := vsConns(t, l, "dir1", vip)
+	got := ask(t, c, vipPort(vip), n)
+	after := vsConns(t, l, "dir1", vip)
+	sched := map[string]int{}
+	total := 0
+	for name, k := range after {
+		sched[name] = k - before[name]
+		total += sched[name]
+	}
+	extra := total - n
+	switch {
+	case extra < 0:
+		t.Errorf("%s: IPVS scheduled %d connections for %d requests: some skipped the scheduler", vip, total, n)
+	case extra > 0:
+		t.Logf("%s: IPVS scheduled %d connections for %d requests", vip, total, n)
+	}
+	spread(t, vip+": IPVS schedulings", sched, want, slack+max(extra, 0))
+	return got, slack + max(extra, 0)
+}
+
+// vsConns is the Conns column of `ipvsadm -Ln --stats` for each real
+// server of the TCP virtual service vip on host, by host name. The kernel
+// folds its per-CPU counters into these totals on its rate estimator's 2 s
+// tick, so it waits one tick first.
+func vsConns(t *testing.T, l *Lab, host, vip string) map[string]int {
+	t.Helper()
+	time.Sleep(2500 * time.Millisecond)
+	out, err := l.Exec(context.Background(), host, "ipvsadm", "-Ln", "--stats", "--exact", "-t", vip)
+	if err != nil {
+		t.Fatalf("ipvsadm on %s: %v\n%s", host, err, out)
+	}
+	names := map[string]string{}
+	for _, h := range l.Topology().Hosts {
+		names[h.Addr.String()] = h.Name
+	}
+	conns := map[string]int{}
+	for _, line := range strings.Split(string(out), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 3 || f[0] != "->" {
+			continue
+		}
+		ap, err := netip.ParseAddrPort(f[1])
+		if err != nil {
+			continue // the header line
+		}
+		name, ok := names[ap.Addr().String()]
+		if !ok {
+			name = f[1]
+		}
+		if conns[name], err = strconv.Atoi(f[2]); err != nil {
+			t.Fatalf("ipvsadm on %s: Conns %q: %v", host, f[2], err)
+		}
+	}
+	return conns
 }
 
 // spread checks each server's count of answers against want, ±slack.

@@ -119,8 +119,9 @@ func (l *Lab) SetupLB(ctx context.Context, n LBNet) error {
 }
 
 // HTTPClient is an HTTP client in a host's namespace that opens a fresh
-// connection for every request and asks the server to close it, so that
-// the load balancer schedules every request anew.
+// connection, from a source port not used before, for every request and
+// asks the server to close it, so that the load balancer schedules every
+// request anew.
 type HTTPClient struct {
 	d *Dialer
 	c *http.Client
@@ -133,6 +134,7 @@ func (l *Lab) HTTPClient(host string, timeout time.Duration) (*HTTPClient, error
 	if err != nil {
 		return nil, err
 	}
+	d.FreshPorts = true // a reused port may not be scheduled anew
 	tr := &http.Transport{DialContext: d.DialContext, DisableKeepAlives: true, Proxy: nil}
 	return &HTTPClient{d: d, c: &http.Client{Transport: tr, Timeout: timeout}}, nil
 }

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -148,12 +149,32 @@ type Dialer struct {
 	stop chan struct{}
 	// LocalAddr, when valid, is the source address of every connection.
 	LocalAddr netip.Addr
+	// FreshPorts makes every TCP connection use a source port no earlier
+	// connection of this process used (see freshPort).
+	FreshPorts bool
 }
+
+// freshPorts hands out source ports from 20000 up to, not including, the
+// kernel's default ephemeral range (32768), so that each connection of a
+// lab's client is new to IPVS. A reused port can meet IPVS's entry for the
+// previous connection on it, which lingers for minutes, and the new
+// connection then goes where the old one went without being scheduled:
+// in the kernel lab, DR wrr 1:2:3 got 290 schedulings for 300 requests and
+// answers 53:99:148.
+var freshPorts atomic.Uint32
+
+const (
+	freshPortBase  = 20000
+	freshPortCount = 32768 - freshPortBase
+)
+
+func freshPort() int { return freshPortBase + int((freshPorts.Add(1)-1)%freshPortCount) }
 
 type dialReq struct {
 	ctx           context.Context
 	network, addr string
 	local         netip.Addr
+	fresh         bool
 	res           chan dialRes
 }
 
@@ -176,11 +197,29 @@ func (l *Lab) Dialer(host string) (*Dialer, error) {
 				case <-d.stop:
 					return nil
 				case r := <-d.reqs:
-					var nd net.Dialer
-					if r.local.IsValid() {
-						nd.LocalAddr = &net.TCPAddr{IP: r.local.AsSlice()}
+					var (
+						c   net.Conn
+						err error
+					)
+					// A fresh port may be taken by a socket of another
+					// process: try the next few.
+					for try := 0; try < 10; try++ {
+						var nd net.Dialer
+						la := &net.TCPAddr{}
+						if r.local.IsValid() {
+							la.IP = r.local.AsSlice()
+						}
+						if r.fresh {
+							la.Port = freshPort()
+						}
+						if la.IP != nil || la.Port != 0 {
+							nd.LocalAddr = la
+						}
+						c, err = nd.DialContext(r.ctx, r.network, r.addr)
+						if !r.fresh || !errors.Is(err, syscall.EADDRINUSE) {
+							break
+						}
 					}
-					c, err := nd.DialContext(r.ctx, r.network, r.addr)
 					r.res <- dialRes{c, err}
 				}
 			}
@@ -201,7 +240,7 @@ func (l *Lab) Dialer(host string) (*Dialer, error) {
 // DialContext connects to addr from the Dialer's namespace. Dials are
 // made one at a time.
 func (d *Dialer) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
-	r := dialReq{ctx: ctx, network: network, addr: addr, local: d.LocalAddr, res: make(chan dialRes, 1)}
+	r := dialReq{ctx: ctx, network: network, addr: addr, local: d.LocalAddr, fresh: d.FreshPorts && strings.HasPrefix(network, "tcp"), res: make(chan dialRes, 1)}
 	select {
 	case d.reqs <- r:
 	case <-ctx.Done():
