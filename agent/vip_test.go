@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -26,6 +27,7 @@ type vipCluster struct {
 	hosts []*vip.Fake
 	udp   [][]*bustest.UDPLink // udp[i][j]: i's heartbeats to j
 	twice atomic.Int64         // samples with two hosts answering for web
+	first atomic.Int64         // when the first such sample was taken (UnixNano)
 	stop  chan struct{}
 	wg    sync.WaitGroup
 }
@@ -87,6 +89,7 @@ func newVIPCluster(t *testing.T) *vipCluster {
 			}
 			if vc.hosts[0].Answering("web") && vc.hosts[1].Answering("web") {
 				vc.twice.Add(1)
+				vc.first.CompareAndSwap(0, time.Now().UnixNano())
 			}
 		}
 	})
@@ -230,8 +233,23 @@ func TestVIPFailoverHandoverFencing(t *testing.T) {
 	vc.waitHolder(10*time.Second, "n1")
 
 	if n := vc.twice.Load(); n != 0 {
-		t.Errorf("two hosts answered for web in %d samples", n)
+		at := time.Unix(0, vc.first.Load())
+		t.Errorf("two hosts answered for web in %d samples, the first at %s; calls within 3 s before:\n%s",
+			n, at.Format("15:04:05.000"), vc.callsBefore(at, 3*time.Second))
 	}
+}
+
+// callsBefore lists the directors' VIP calls in the span before at.
+func (vc *vipCluster) callsBefore(at time.Time, span time.Duration) string {
+	var b strings.Builder
+	for i, h := range vc.hosts[:2] {
+		for _, c := range h.Calls() {
+			if !c.At.Before(at.Add(-span)) && !c.At.After(at.Add(100*time.Millisecond)) {
+				fmt.Fprintf(&b, "  n%d %s %s %s\n", i+1, c.At.Format("15:04:05.000"), c.Op, c.Group)
+			}
+		}
+	}
+	return b.String()
 }
 
 // busJS is a JetStream handle on agent r's bus, as the drover CLI has.
